@@ -91,6 +91,15 @@ func Match(pattern string, path vpath.Path) bool {
 	return matchSegments(pattern, string(path))
 }
 
+// MatchString is Match for a path that has not been validated (audit rows
+// store validated paths, but the filter must not trust that).
+func MatchString(pattern, path string) bool {
+	if _, err := vpath.Parse(path); err != nil {
+		return false
+	}
+	return matchSegments(pattern, path)
+}
+
 // Allows reports whether grants allow level on path.
 func Allows(grants []Grant, path vpath.Path, level Level) bool {
 	if level == None {

@@ -125,6 +125,7 @@ type AuditEntry struct {
 	Path       string    `json:"path,omitempty"`
 	Outcome    string    `json:"outcome"`
 	Code       string    `json:"code,omitempty"`
+	Detail     string    `json:"detail,omitempty"`
 	DurationUS int64     `json:"duration_us"`
 }
 
@@ -139,3 +140,45 @@ const (
 	OutcomeDenied = "denied"
 	OutcomeError  = "error"
 )
+
+// StatusResult is the result of status. Fields may be added in later
+// versions; clients ignore the ones they do not know.
+type StatusResult struct {
+	Version     string      `json:"version"`
+	Protocol    int         `json:"protocol"`
+	StartedAt   time.Time   `json:"started_at"`
+	UptimeS     int64       `json:"uptime_s"`
+	Connections int64       `json:"connections"`
+	Requests    uint64      `json:"requests"`
+	Cache       CacheStatus `json:"cache"`
+	Store       StoreStatus `json:"store"`
+	Audit       AuditStatus `json:"audit"`
+	Tokens      struct {
+		Active int `json:"active"`
+	} `json:"tokens"`
+}
+
+// CacheStatus describes the cache.
+type CacheStatus struct {
+	Entries int    `json:"entries"`
+	Bytes   int    `json:"bytes"`
+	Hits    uint64 `json:"hits"`
+	Misses  uint64 `json:"misses"`
+	TTLS    int64  `json:"ttl_s"`
+}
+
+// StoreStatus describes the backend.
+type StoreStatus struct {
+	Kind  string `json:"kind"`
+	Dir   string `json:"dir,omitempty"`
+	OK    bool   `json:"ok"`
+	Error string `json:"error,omitempty"`
+}
+
+// AuditStatus describes the audit log.
+type AuditStatus struct {
+	Healthy    bool   `json:"healthy"`
+	Committed  uint64 `json:"committed"`
+	Failed     uint64 `json:"failed"`
+	QueueDepth int    `json:"queue_depth"`
+}

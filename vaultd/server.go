@@ -1,0 +1,269 @@
+// Package vaultd is the Jawn Vault daemon: it accepts connections on a Unix
+// socket, reads requests, checks the peer, the token and the grants, serves
+// values from the cache or the store, and answers only after the request's
+// audit row is committed.
+//
+// What it deliberately does not do: run gpg (vaultd/passstore does), know
+// SQL (vaultd/sqlite does), parse JSON beyond the wire types (vaultd/wire),
+// or talk to the network: the daemon that holds the store has no reason to.
+package vaultd
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/jamditis/jawn-vault/vaultd/backend"
+	"github.com/jamditis/jawn-vault/vaultd/cache"
+	"github.com/jamditis/jawn-vault/vaultd/config"
+	"github.com/jamditis/jawn-vault/vaultd/sqlite"
+	"github.com/jamditis/jawn-vault/vaultd/vpath"
+	"github.com/jamditis/jawn-vault/vaultd/wire"
+)
+
+// Version is the daemon's version, reported by health and status.
+var Version = "0.1.0"
+
+// Options are what a Server needs. The caller opens and closes the backend,
+// the database and the cache.
+type Options struct {
+	Config  *config.Config
+	Backend backend.Backend
+	DB      *sqlite.DB
+	Cache   *cache.Cache
+	Logger  *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Server serves the protocol. Create it with New, run it with Serve.
+type Server struct {
+	backend backend.Backend
+	db      *sqlite.DB
+	cache   *cache.Cache
+	log     *slog.Logger
+	now     func() time.Time
+	ownUID  uint32
+	started time.Time
+	tokens  tokenRegistry
+
+	// Settings that SIGHUP may change.
+	trustOwner  atomic.Bool
+	maxConns    atomic.Int64
+	maxLine     atomic.Int64
+	readTimeout atomic.Int64 // ns
+	idleTimeout atomic.Int64 // ns
+	gpgTimeout  atomic.Int64 // ns
+	allowed     atomic.Pointer[map[uint32]bool]
+
+	storeKind string
+	storeDir  string
+
+	conns    atomic.Int64
+	requests atomic.Uint64
+	mu       sync.Mutex
+	live     map[*conn]struct{}
+	wg       sync.WaitGroup
+	draining atomic.Bool
+}
+
+// New prepares a server: it loads the live tokens from the database.
+func New(ctx context.Context, opts Options) (*Server, error) {
+	s := &Server{
+		backend: opts.Backend,
+		db:      opts.DB,
+		cache:   opts.Cache,
+		log:     opts.Logger,
+		now:     opts.Now,
+		ownUID:  uint32(os.Getuid()),
+		live:    make(map[*conn]struct{}),
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	s.started = s.now()
+	s.storeKind, s.storeDir = opts.Config.Backend, opts.Config.Store
+	if s.storeKind == "memory" {
+		s.storeDir = ""
+	}
+	s.Reload(opts.Config)
+	if err := s.tokens.load(ctx, s.db); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Reload applies the settings that can change while running: timeouts,
+// limits, the uid allowlist, owner trust, cache TTL and audit retention.
+// The socket, store and state directory need a restart.
+func (s *Server) Reload(cfg *config.Config) {
+	s.trustOwner.Store(*cfg.TrustOwner)
+	s.maxConns.Store(int64(cfg.MaxConns))
+	s.maxLine.Store(int64(cfg.MaxLine))
+	s.readTimeout.Store(int64(cfg.ReadTimeout.Duration))
+	s.idleTimeout.Store(int64(cfg.IdleTimeout.Duration))
+	s.gpgTimeout.Store(int64(cfg.GPGTimeout.Duration))
+	var allowed map[uint32]bool
+	if len(cfg.AllowedUIDs) > 0 {
+		allowed = make(map[uint32]bool, len(cfg.AllowedUIDs)+2)
+		for _, u := range cfg.AllowedUIDs {
+			allowed[u] = true
+		}
+		// The owner can always reach its own daemon.
+		allowed[s.ownUID] = true
+		allowed[0] = true
+	}
+	s.allowed.Store(&allowed)
+	s.cache.SetTTL(cfg.CacheTTL.Duration)
+	s.db.SetRetention(cfg.AuditRetention.Duration)
+}
+
+// Serve accepts connections on ln until ctx is done, then stops accepting,
+// lets every connection finish the requests it has sent, and returns.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	go s.watchStore(ctx)
+	go s.sweepCache(ctx)
+
+	stop := context.AfterFunc(ctx, func() {
+		s.draining.Store(true)
+		_ = ln.Close()
+		s.mu.Lock()
+		for c := range s.live {
+			// Wake connections waiting for their next request; one that
+			// is mid-request finishes it first.
+			_ = c.nc.SetReadDeadline(time.Now())
+		}
+		s.mu.Unlock()
+	})
+	defer stop()
+
+	var backoff time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				break
+			}
+			// Out of file descriptors or similar: back off instead of
+			// spinning, as net/http does.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			if errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
+				s.log.Warn("accept: out of file descriptors; backing off", "wait", backoff)
+			} else {
+				s.log.Warn("accept failed; backing off", "err", err, "wait", backoff)
+			}
+			select {
+			case <-time.After(backoff):
+			case <-ctx.Done():
+			}
+			continue
+		}
+		backoff = 0
+		s.wg.Add(1)
+		go s.serveConn(nc)
+	}
+	s.wg.Wait()
+	return nil
+}
+
+// watchStore invalidates the cache when the store changes from outside.
+func (s *Server) watchStore(ctx context.Context) {
+	err := s.backend.Watch(ctx, func(p vpath.Path) {
+		if p == "" {
+			s.cache.InvalidateAll()
+			return
+		}
+		s.cache.Invalidate(p)
+	})
+	if err != nil && ctx.Err() == nil {
+		// Without a watch, external edits could be served stale for a TTL:
+		// stop caching rather than serve stale values.
+		s.log.Error("store watch failed; caching disabled", "err", err)
+		s.cache.SetTTL(0)
+	}
+}
+
+func (s *Server) sweepCache(ctx context.Context) {
+	t := time.NewTicker(10 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.cache.Sweep()
+		}
+	}
+}
+
+// Warm decrypts paths into the cache, for the configured warm-up list.
+func (s *Server) Warm(ctx context.Context, paths []string) {
+	for _, raw := range paths {
+		p, err := vpath.Parse(raw)
+		if err != nil {
+			s.log.Warn("warm: skipping an invalid path", "err", err)
+			continue
+		}
+		gen := s.cache.Generation()
+		v, err := s.backendGet(ctx, p)
+		if err != nil {
+			s.log.Warn("warm: could not read", "path", raw, "code", wire.CodeOf(err))
+			continue
+		}
+		s.cache.Put(p, v, gen)
+		clear(v)
+	}
+}
+
+func (s *Server) backendGet(ctx context.Context, p vpath.Path) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(s.gpgTimeout.Load()))
+	defer cancel()
+	v, err := s.backend.Get(ctx, p)
+	return v, mapBackendErr(err)
+}
+
+// mapBackendErr turns a store error into its wire error. Store messages
+// describe gpg or the disk; they never contain values.
+func mapBackendErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, backend.ErrNotFound):
+		return wire.Errorf(wire.CodeNotFound, "no such entry")
+	case errors.Is(err, backend.ErrRefused):
+		return wire.Errorf(wire.CodeInvalidPath, "entry refused: it leads outside the store")
+	case errors.Is(err, backend.ErrUnavailable):
+		return wire.Errorf(wire.CodeBackendUnavailable, "%s", err.Error())
+	}
+	return wire.Errorf(wire.CodeBackendUnavailable, "store error: %s", err.Error())
+}
+
+// Connections reports the number of open connections.
+func (s *Server) Connections() int64 { return s.conns.Load() }
+
+func (s *Server) track(c *conn, add bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if add {
+		s.live[c] = struct{}{}
+		if s.draining.Load() {
+			_ = c.nc.SetReadDeadline(time.Now())
+		}
+	} else {
+		delete(s.live, c)
+	}
+}
+
+func (s *Server) allowedUID(uid uint32) bool {
+	m := *s.allowed.Load()
+	return m == nil || m[uid]
+}
