@@ -1,0 +1,326 @@
+package integration
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jamditis/jawn-vault/internal/testpass"
+	"github.com/jamditis/jawn-vault/vaultd/wire"
+)
+
+// TestRoundTripsWithPass: what pass writes the vault serves, and what the
+// vault writes pass reads, byte for byte.
+func TestRoundTripsWithPass(t *testing.T) {
+	d := start(t, opts{})
+	testpass.PassInsert(t, gnupgHome, d.store, "claude/api/anthropic", []byte("sk-ant-from-pass"))
+	c := d.dial(d.token("rw", nil, "claude/**:write"))
+
+	v, err := c.Get(ctx(t), "claude/api/anthropic")
+	if err != nil || string(v) != "sk-ant-from-pass" {
+		t.Fatalf("get of a pass insert: %q %v", v, err)
+	}
+	values := map[string][]byte{
+		"claude/multi":    []byte("line1\nline2\n"),
+		"claude/binary":   {0xff, 0x00, 0xfe, 'x'},
+		"claude/empty":    {},
+		"claude/unicode":  []byte("é 日本 😀 \u2028"),
+		"claude/deep/a/b": []byte("deep"),
+	}
+	for p, val := range values {
+		if err := c.Set(ctx(t), p, val); err != nil {
+			t.Fatalf("set %s: %v", p, err)
+		}
+		if got := testpass.PassShow(t, gnupgHome, d.store, p); !bytes.Equal(got, append(append([]byte{}, val...), '\n')) {
+			t.Fatalf("pass show %s = %q, want %q plus a newline", p, got, val)
+		}
+		got, err := c.Get(ctx(t), p)
+		if err != nil || !bytes.Equal(got, val) {
+			t.Fatalf("get %s = %q %v, want %q", p, got, err, val)
+		}
+	}
+	if err := c.Delete(ctx(t), "claude/multi"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Get(ctx(t), "claude/multi"); code(err) != wire.CodeNotFound {
+		t.Fatalf("get after delete: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(d.store, "claude/multi.gpg")); !os.IsNotExist(err) {
+		t.Fatalf("entry file still there: %v", err)
+	}
+}
+
+// TestExternalChangeIsPickedUp: a value cached by the daemon is replaced
+// when pass changes the entry behind its back.
+func TestExternalChangeIsPickedUp(t *testing.T) {
+	d := start(t, opts{config: `cache_ttl = "1h"`})
+	testpass.PassInsert(t, gnupgHome, d.store, "svc/token", []byte("old"))
+	c := d.dial("")
+	if v, err := c.Get(ctx(t), "svc/token"); err != nil || string(v) != "old" {
+		t.Fatalf("first get: %q %v", v, err)
+	}
+	testpass.Pass(t, gnupgHome, d.store, []byte("new\n"), "insert", "-m", "-f", "svc/token")
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		v, err := c.Get(ctx(t), "svc/token")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(v) == "new" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still serving %q after an external pass insert", v)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestGrantsAndNoExistenceOracle: a token reads only what it was granted;
+// outside its grants, existing and missing paths are refused alike, and
+// list shows only readable paths.
+func TestGrantsAndNoExistenceOracle(t *testing.T) {
+	d := start(t, opts{})
+	for _, p := range []string{"claude/tokens/telegram-bot", "claude/tokens/slack-bot", "claude/api/anthropic", "other/x"} {
+		testpass.PassInsert(t, gnupgHome, d.store, p, []byte("v-"+p))
+	}
+	c := d.dial(d.token("bot", nil, "claude/tokens/*:read"))
+	if v, err := c.Get(ctx(t), "claude/tokens/telegram-bot"); err != nil || string(v) != "v-claude/tokens/telegram-bot" {
+		t.Fatalf("granted get: %q %v", v, err)
+	}
+	_, errExists := c.Get(ctx(t), "claude/api/anthropic")
+	_, errMissing := c.Get(ctx(t), "claude/api/missing")
+	if code(errExists) != wire.CodePermissionDenied || errExists.Error() != errMissing.Error() {
+		t.Fatalf("outside the grants: existing %v, missing %v; want the same permission_denied", errExists, errMissing)
+	}
+	if err := c.Set(ctx(t), "claude/tokens/telegram-bot", []byte("x")); code(err) != wire.CodePermissionDenied {
+		t.Fatalf("read token wrote: %v", err)
+	}
+	paths, err := c.List(ctx(t), "")
+	if err != nil || strings.Join(paths, ",") != "claude/tokens/slack-bot,claude/tokens/telegram-bot" {
+		t.Fatalf("list = %v %v", paths, err)
+	}
+	if _, err := c.TokenList(ctx(t)); code(err) != wire.CodePermissionDenied {
+		t.Fatalf("a read token listed tokens: %v", err)
+	}
+	// An admin of claude/** may hand out claude/tokens/* but not other/**.
+	sub := d.dial(d.token("sub-admin", nil, "claude/**:admin"))
+	if _, err := sub.TokenCreate(ctx(t), wire.TokenCreateParams{Name: "ok", Grants: []wire.GrantJSON{{Pattern: "claude/tokens/*", Level: "read"}}}); err != nil {
+		t.Fatalf("scoped admin could not delegate within its scope: %v", err)
+	}
+	if _, err := sub.TokenCreate(ctx(t), wire.TokenCreateParams{Name: "bad", Grants: []wire.GrantJSON{{Pattern: "other/**", Level: "read"}}}); code(err) != wire.CodePermissionDenied {
+		t.Fatalf("scoped admin escalated: %v", err)
+	}
+	// No token from a non-owner is unauthenticated; a wrong token too.
+	if _, err := d.dial("jv_not-a-real-token").Get(ctx(t), "claude/tokens/slack-bot"); code(err) != wire.CodeUnauthenticated {
+		t.Fatalf("bogus token: %v", err)
+	}
+}
+
+// TestRevocationBitesOnOpenConnection: a revoked token is refused on the
+// next request of a connection opened before the revocation, even for a
+// value that sits in the cache.
+func TestRevocationBitesOnOpenConnection(t *testing.T) {
+	d := start(t, opts{config: `cache_ttl = "1h"`})
+	testpass.PassInsert(t, gnupgHome, d.store, "svc/token", []byte("v"))
+	c := d.dial(d.token("svc", nil, "svc/*:read"))
+	if _, err := c.Get(ctx(t), "svc/token"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.dial("").TokenRevoke(ctx(t), "svc"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Get(ctx(t), "svc/token"); code(err) != wire.CodeUnauthenticated {
+		t.Fatalf("revoked token on an open connection: %v", err)
+	}
+	rows := d.auditRows(wire.AuditQueryParams{Client: "svc", Outcome: "denied"})
+	if len(rows) == 0 {
+		// The client name is unknown once revoked; find it by detail.
+		rows = d.auditRows(wire.AuditQueryParams{Outcome: "denied"})
+	}
+	found := false
+	for _, r := range rows {
+		if r.Detail == "revoked token" {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("no audit row says the token was revoked: %+v", rows)
+	}
+}
+
+// TestTokenExpiry: a token with a TTL stops working when it expires.
+func TestTokenExpiry(t *testing.T) {
+	d := start(t, opts{})
+	testpass.PassInsert(t, gnupgHome, d.store, "svc/token", []byte("v"))
+	res, err := d.dial("").TokenCreate(ctx(t), wire.TokenCreateParams{Name: "short", TTL: "1s", Grants: []wire.GrantJSON{{Pattern: "svc/*", Level: "read"}}})
+	if err != nil || res.ExpiresAt == nil {
+		t.Fatalf("create: %+v %v", res, err)
+	}
+	c := d.dial(res.Token)
+	for time.Now().Before(res.ExpiresAt.Add(50 * time.Millisecond)) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if _, err := c.Get(ctx(t), "svc/token"); code(err) != wire.CodeUnauthenticated {
+		t.Fatalf("expired token: %v", err)
+	}
+}
+
+// TestBadInputIsAnsweredAndOthersAreServed: every kind of bad request gets
+// its code on a connection that stays usable, an over-long line closes
+// only its own connection, and other clients are served throughout.
+func TestBadInputIsAnsweredAndOthersAreServed(t *testing.T) {
+	d := start(t, opts{})
+	testpass.PassInsert(t, gnupgHome, d.store, "svc/token", []byte("v"))
+	good := d.dial("")
+	const sentinel = "SENTINEL-c0ffee"
+	r := d.raw()
+	cases := []struct {
+		line string
+		code wire.Code
+	}{
+		{`{"id":1,"method":"get","params":{"path":"` + sentinel + `"` + "\n", wire.CodeBadRequest},
+		{`{"id":2,"method":"` + sentinel + `"}` + "\n", wire.CodeUnknownMethod},
+		{`{"id":3,"method":"get","params":{"path":"../` + sentinel + `"}}` + "\n", wire.CodeInvalidPath},
+		{`{"id":4,"method":"get","params":{"path":"a/b.gpg"}}` + "\n", wire.CodeInvalidPath},
+		{`{"id":5,"method":"get","params":{"path":"-rf"}}` + "\n", wire.CodeInvalidPath},
+		{`{"id":6,"method":"get","params":{"path":"x","` + sentinel + `":1}}` + "\n", wire.CodeBadRequest},
+		{"[" + sentinel + "]\n", wire.CodeBadRequest},
+		{"{\"id\":7,\"method\":\"get\",\"params\":{\"path\":\"a\xff\"}}\n", wire.CodeBadRequest},
+		{`{"id":8,"method":"set","params":{"path":"svc/x","value":"a","value_b64":"YQ=="}}` + "\n", wire.CodeBadRequest},
+	}
+	for _, c := range cases {
+		r.send(c.line)
+		a := r.answer()
+		if a.Error == nil || a.Error.Code != c.code {
+			t.Fatalf("%q: answer %+v, want %s", c.line, a.Error, c.code)
+		}
+		if strings.Contains(a.Error.Message, sentinel) {
+			t.Fatalf("the answer echoes the request: %q", a.Error.Message)
+		}
+		if _, err := good.Get(ctx(t), "svc/token"); err != nil {
+			t.Fatalf("another client was not served: %v", err)
+		}
+	}
+	// The same connection still works after all that.
+	r.send(`{"id":"ok","method":"health"}` + "\n")
+	if a := r.answer(); a.Error != nil {
+		t.Fatalf("health after bad input: %v", a.Error)
+	}
+	// An over-long line: line_too_long, then the connection is closed.
+	long := d.raw()
+	long.send(`{"id":1,"method":"set","params":{"path":"a","value":"` + strings.Repeat("A", 70000))
+	if a := long.answer(); a.Error == nil || a.Error.Code != wire.CodeLineTooLong || string(a.ID) != "null" {
+		t.Fatalf("long line: %+v", a)
+	}
+	if !long.closed() {
+		t.Fatal("connection left open after line_too_long")
+	}
+	if _, err := good.Get(ctx(t), "svc/token"); err != nil {
+		t.Fatalf("served no one after a long line: %v", err)
+	}
+	if strings.Contains(d.stderr.String(), sentinel) {
+		t.Fatal("the daemon log echoes request bytes")
+	}
+	for _, row := range d.auditRows(wire.AuditQueryParams{}) {
+		if strings.Contains(mustJSON(row), sentinel) {
+			t.Fatalf("the audit log echoes request bytes: %+v", row)
+		}
+	}
+}
+
+// TestPipeliningAndAuditCompleteness: a thousand pipelined requests come
+// back in order with their ids, and the audit log has exactly one row per
+// request, including malformed and denied ones.
+func TestPipeliningAndAuditCompleteness(t *testing.T) {
+	d := start(t, opts{})
+	testpass.PassInsert(t, gnupgHome, d.store, "svc/token", []byte("v"))
+	tok := d.token("pipe", nil, "svc/*:read")
+	r := d.raw()
+	const n = 1000
+	var sb strings.Builder
+	for i := range n {
+		switch i % 4 {
+		case 0, 1:
+			fmt.Fprintf(&sb, `{"id":"r%d","auth":%q,"method":"get","params":{"path":"svc/token"}}`+"\n", i, tok)
+		case 2:
+			fmt.Fprintf(&sb, `{"id":"r%d","auth":%q,"method":"get","params":{"path":"nope/x"}}`+"\n", i, tok)
+		case 3:
+			fmt.Fprintf(&sb, `{"id":"r%d","auth":%q,"method":"get","params":{"path":7}}`+"\n", i, tok)
+		}
+	}
+	go r.send(sb.String())
+	for i := range n {
+		a := r.answer()
+		if want := fmt.Sprintf(`"r%d"`, i); string(a.ID) != want {
+			t.Fatalf("answer %d has id %s", i, a.ID)
+		}
+		wantErr := map[int]wire.Code{0: "", 1: "", 2: wire.CodePermissionDenied, 3: wire.CodeBadRequest}[i%4]
+		if (a.Error == nil) != (wantErr == "") || (a.Error != nil && a.Error.Code != wantErr) {
+			t.Fatalf("answer %d: %+v, want %q", i, a.Error, wantErr)
+		}
+	}
+	rows := d.auditRows(wire.AuditQueryParams{})
+	ids := map[string]bool{}
+	for _, row := range rows {
+		if strings.HasPrefix(row.RequestID, "r") {
+			ids[row.RequestID] = true
+		}
+	}
+	if len(ids) != n {
+		t.Fatalf("%d distinct audited request ids, want %d", len(ids), n)
+	}
+}
+
+// TestNoSecretOrTokenAtRest: values and raw tokens never reach the state
+// directory or the daemon's output.
+func TestNoSecretOrTokenAtRest(t *testing.T) {
+	d := start(t, opts{})
+	const secret = "SECRET-VALUE-8d1e"
+	c := d.dial("")
+	if err := c.Set(ctx(t), "svc/secret", []byte(secret)); err != nil {
+		t.Fatal(err)
+	}
+	tok := d.token("reader", nil, "svc/*:read")
+	rc := d.dial(tok)
+	for range 3 {
+		if _, err := rc.Get(ctx(t), "svc/secret"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, _ = rc.Get(ctx(t), "svc/../secret")
+	d.stop()
+	for _, needle := range []string{secret, tok, tok[3:]} {
+		if hits := grepDir(t, d.state, []byte(needle)); len(hits) > 0 {
+			t.Fatalf("found %q in %v", needle[:6], hits)
+		}
+		if strings.Contains(d.stderr.String(), needle) {
+			t.Fatalf("found a secret or token in the daemon's output")
+		}
+	}
+	if hits := grepDir(t, d.store, []byte(secret)); len(hits) > 0 {
+		t.Fatalf("plaintext in the store: %v", hits)
+	}
+}
+
+// TestSetValueRulesAndLimits covers value_b64 and the value size limit.
+func TestSetValueRulesAndLimits(t *testing.T) {
+	d := start(t, opts{args: []string{"--max-line", "4096"}})
+	r := d.raw()
+	r.send(`{"id":1,"method":"set","params":{"path":"svc/b","value_b64":"/wA="}}` + "\n")
+	if a := r.answer(); a.Error != nil {
+		t.Fatalf("value_b64 set: %v", a.Error)
+	}
+	r.send(`{"id":2,"method":"get","params":{"path":"svc/b"}}` + "\n")
+	if a := r.answer(); a.Error != nil || string(a.Result) != `{"value_b64":"/wA="}` {
+		t.Fatalf("binary get: %s %v", a.Result, a.Error)
+	}
+	r.send(`{"id":3,"method":"set","params":{"path":"svc/big","value":"` + strings.Repeat("x", 5000) + `"}}` + "\n")
+	if a := r.answer(); a.Error == nil || a.Error.Code != wire.CodeLineTooLong {
+		t.Fatalf("oversized set: %+v", a.Error)
+	}
+}
