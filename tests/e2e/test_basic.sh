@@ -21,8 +21,8 @@ gpg --batch --quiet --passphrase '' --quick-gen-key 'e2e <e2e@jawn.invalid>' ed2
 fpr=$(gpg --batch --with-colons --list-secret-keys | awk -F: '/^fpr/ {print $10; exit}')
 gpg --batch --quiet --passphrase '' --pinentry-mode loopback --quick-add-key "$fpr" cv25519 encr never
 pass init "$fpr" >/dev/null
-printf 'sk-ant-e2e-value\n' | pass insert -m claude/api/anthropic >/dev/null
-printf 'tg-e2e\n' | pass insert -m claude/tokens/telegram-bot >/dev/null
+printf 'sk-ant-e2e-value\n' | pass insert -m claude/api/anthropic >/dev/null 2>&1
+printf 'tg-e2e\n' | pass insert -m claude/tokens/telegram-bot >/dev/null 2>&1
 
 # Start the daemon in the background
 jawn-vault --state-dir "$work/state" --log-level warn &
