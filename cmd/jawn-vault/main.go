@@ -38,8 +38,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 // flags holds the command-line overrides of the config file.
 type flags struct {
-	config string
-	over   config.Config
+	config                                                    string
+	over                                                      config.Config
 	cacheTTL, readTimeout, idleTimeout, gpgTimeout, retention string
 }
 

@@ -16,10 +16,10 @@ const (
 
 // span is a value's place in locked memory.
 type span struct {
-	slab  *slab             // nil for a dedicated buffer
+	slab  *slab // nil for a dedicated buffer
 	own   *memguard.LockedBuffer
-	first int               // first block, within slab
-	n     int               // length in bytes
+	first int // first block, within slab
+	n     int // length in bytes
 }
 
 func (s span) bytes() []byte {

@@ -45,11 +45,11 @@ type DevInfo struct {
 // devSecrets are the example entries of a dev vault. They are examples, not
 // secrets: the vault and these values vanish when it stops.
 var devSecrets = map[string]string{
-	"claude/api/anthropic":         "sk-ant-dev-example-0000",
-	"claude/tokens/telegram-bot":   "123456789:DEV-example-telegram-token",
-	"claude/tokens/slack-bot":      "xoxb-dev-example",
+	"claude/api/anthropic":          "sk-ant-dev-example-0000",
+	"claude/tokens/telegram-bot":    "123456789:DEV-example-telegram-token",
+	"claude/tokens/slack-bot":       "xoxb-dev-example",
 	"claude/canvas/student-tracker": "canvas-dev-example",
-	"claude/dashboard/db-url":      "postgres://dash:dev-example@localhost/dash",
+	"claude/dashboard/db-url":       "postgres://dash:dev-example@localhost/dash",
 }
 
 // RunDev runs a throwaway vault in the foreground: ephemeral state in a
