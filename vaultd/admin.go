@@ -277,5 +277,6 @@ func (s *Server) Status(ctx context.Context) wire.StatusResult {
 		r.Store.OK, r.Store.Error = false, err.Error()
 	}
 	r.Tokens.Active = s.tokens.count()
+	r.Rotations = s.rotationStates(ctx, ownerGrants)
 	return r
 }

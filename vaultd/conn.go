@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net"
+	"sync"
 	"time"
 
 	"github.com/jamditis/jawn-vault/vaultd/peercred"
@@ -29,6 +30,9 @@ type conn struct {
 	scratch []byte
 
 	lineStart time.Time
+
+	wmu sync.Mutex    // serialises writes: answers here, events from sub
+	sub *subscription // set by watch
 }
 
 // pending is an answer in conn.out. An answer that carries a secret is
@@ -66,6 +70,7 @@ func (s *Server) serveConn(nc net.Conn) {
 
 	s.track(c, true)
 	defer s.track(c, false)
+	defer c.unsubscribe()
 	c.lr = wire.NewLineReader(deadlineReader{c}, int(s.maxLine.Load()))
 	defer c.lr.Wipe()
 	defer func() { clear(c.out[:cap(c.out)]) }()
@@ -133,8 +138,10 @@ func (c *conn) flush() bool {
 	if auditErr != nil {
 		out = c.withoutSecrets()
 	}
+	c.wmu.Lock()
 	_ = c.nc.SetWriteDeadline(time.Now().Add(time.Duration(c.s.readTimeout.Load())))
 	_, err := c.nc.Write(out)
+	c.wmu.Unlock()
 	clear(c.out)
 	c.out = c.out[:0]
 	c.pending = c.pending[:0]

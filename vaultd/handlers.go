@@ -96,6 +96,18 @@ func (cl *call) dispatch(req wire.Request) ([]byte, *wire.Error) {
 		return cl.auditQuery(req.Params)
 	case wire.MethodStatus:
 		return cl.status(req.Params)
+	case wire.MethodWatch:
+		return cl.watch(req.Params)
+	case wire.MethodRotationBegin:
+		return cl.rotationBegin(req.Params)
+	case wire.MethodRotationMark:
+		return cl.rotationMark(req.Params)
+	case wire.MethodRotationEnd:
+		return cl.rotationEnd(req.Params)
+	case wire.MethodRotationStatus:
+		return cl.rotationStatus(req.Params)
+	case wire.MethodRotationClear:
+		return cl.rotationClear(req.Params)
 	}
 	return nil, wire.Errorf(wire.CodeInternal, "method not wired")
 }
@@ -105,7 +117,9 @@ func (cl *call) dispatch(req wire.Request) ([]byte, *wire.Error) {
 func knownMethod(m string) string {
 	switch m {
 	case wire.MethodHealth, wire.MethodGet, wire.MethodSet, wire.MethodDelete, wire.MethodList,
-		wire.MethodTokenCreate, wire.MethodTokenList, wire.MethodTokenRevoke, wire.MethodAuditQuery, wire.MethodStatus:
+		wire.MethodTokenCreate, wire.MethodTokenList, wire.MethodTokenRevoke, wire.MethodAuditQuery, wire.MethodStatus,
+		wire.MethodWatch, wire.MethodRotationBegin, wire.MethodRotationMark, wire.MethodRotationEnd,
+		wire.MethodRotationStatus, wire.MethodRotationClear:
 		return m
 	}
 	return ""
@@ -221,6 +235,7 @@ func (cl *call) set(params json.RawMessage) ([]byte, *wire.Error) {
 	if err != nil {
 		return nil, asWire(mapBackendErr(err))
 	}
+	s.publish(path)
 	return []byte("{}"), nil
 }
 
@@ -242,6 +257,7 @@ func (cl *call) delete(params json.RawMessage) ([]byte, *wire.Error) {
 	if err != nil {
 		return nil, asWire(mapBackendErr(err))
 	}
+	s.publish(path)
 	return []byte("{}"), nil
 }
 

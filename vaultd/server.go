@@ -71,6 +71,9 @@ type Server struct {
 	live     map[*conn]struct{}
 	wg       sync.WaitGroup
 	draining atomic.Bool
+
+	rotMu    sync.Mutex // serialises rotation state changes
+	watchers broker
 }
 
 // New prepares a server: it loads the live tokens from the database.
@@ -84,6 +87,7 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		ownUID:  uint32(os.Getuid()),
 		live:    make(map[*conn]struct{}),
 	}
+	s.watchers.subs = make(map[*subscription]struct{})
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -180,9 +184,10 @@ func (s *Server) watchStore(ctx context.Context) {
 	err := s.backend.Watch(ctx, func(p vpath.Path) {
 		if p == "" {
 			s.cache.InvalidateAll()
-			return
+		} else {
+			s.cache.Invalidate(p)
 		}
-		s.cache.Invalidate(p)
+		s.publish(p)
 	})
 	if err != nil && ctx.Err() == nil {
 		// Without a watch, external edits could be served stale for a TTL:

@@ -15,6 +15,7 @@ import (
 
 // principal is who a request acts as.
 type principal struct {
+	hash    [32]byte
 	tokenID string
 	name    string // token name, or "owner"
 	grants  []policy.Grant
@@ -115,7 +116,7 @@ func (s *Server) authenticate(c *conn, raw string) (principal, *wire.Error, stri
 	if t.BindUID >= 0 && int64(c.cred.UID) != t.BindUID {
 		return principal{tokenID: t.ID, name: t.Name}, errBadToken, "token bound to another uid"
 	}
-	return principal{tokenID: t.ID, name: t.Name, grants: t.Grants}, nil, ""
+	return principal{hash: hash, tokenID: t.ID, name: t.Name, grants: t.Grants}, nil, ""
 }
 
 var (

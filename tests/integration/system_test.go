@@ -369,5 +369,3 @@ func TestGracefulStop(t *testing.T) {
 		t.Fatalf("socket left behind: %v", err)
 	}
 }
-
-

@@ -22,13 +22,14 @@ const (
 	CodeAuditUnavailable   Code = "audit_unavailable"   // the audit log cannot be written, so no secret is served
 	CodeBusy               Code = "busy"                // the connection limit is reached; try again later
 	CodeInternal           Code = "internal"            // a bug; the daemon log has details
+	CodeInDoubt            Code = "in_doubt"            // a rotation died after its provider answered; a person must check
 )
 
 // Codes lists every code, for documentation and tests.
 var Codes = []Code{
 	CodeBadRequest, CodeLineTooLong, CodeUnknownMethod, CodeUnauthenticated,
 	CodePermissionDenied, CodeInvalidPath, CodeNotFound, CodeBackendUnavailable,
-	CodeAuditUnavailable, CodeBusy, CodeInternal,
+	CodeAuditUnavailable, CodeBusy, CodeInternal, CodeInDoubt,
 }
 
 // Error is the protocol's error: a code and a human message. The message

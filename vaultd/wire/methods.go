@@ -156,6 +156,7 @@ type StatusResult struct {
 	Tokens      struct {
 		Active int `json:"active"`
 	} `json:"tokens"`
+	Rotations []RotationState `json:"rotations"`
 }
 
 // CacheStatus describes the cache.
@@ -182,3 +183,102 @@ type AuditStatus struct {
 	Failed     uint64 `json:"failed"`
 	QueueDepth int    `json:"queue_depth"`
 }
+
+// Rotation and watch methods (protocol v1, added with token rotation).
+const (
+	MethodRotationBegin  = "rotation.begin"
+	MethodRotationMark   = "rotation.mark"
+	MethodRotationEnd    = "rotation.end"
+	MethodRotationStatus = "rotation.status"
+	MethodRotationClear  = "rotation.clear"
+	MethodWatch          = "watch"
+)
+
+// Rotation states.
+const (
+	RotationIdle     = "idle"     // no attempt in progress
+	RotationRunning  = "running"  // begun; the provider has not answered yet
+	RotationAnswered = "answered" // the provider answered; the new tokens are being stored
+	RotationInDoubt  = "in_doubt" // an attempt died after the provider answered: a person must check
+)
+
+// RotationBeginParams start an attempt. Path is the access token's path:
+// the caller needs write on it, and it must match the path recorded by
+// earlier attempts of the same name. Lease is how long the attempt may
+// take before another may assume it died ("60s" by default).
+type RotationBeginParams struct {
+	Name  string `json:"name"`
+	Path  string `json:"path"`
+	Lease string `json:"lease,omitempty"`
+}
+
+// RotationMarkParams record that the provider answered (Phase
+// "answered"): from here on, a crash leaves the rotation in doubt.
+type RotationMarkParams struct {
+	Name  string `json:"name"`
+	Phase string `json:"phase"`
+}
+
+// RotationEndParams finish an attempt.
+type RotationEndParams struct {
+	Name      string     `json:"name"`
+	OK        bool       `json:"ok"`
+	ErrorCode string     `json:"error_code,omitempty"` // a provider's error code, never a message
+	Permanent bool       `json:"permanent,omitempty"`  // a person must re-authorise
+	ExpiresAt *time.Time `json:"expires_at,omitempty"` // of the new access token
+	NextDue   *time.Time `json:"next_due,omitempty"`   // when the rotator plans the next attempt
+}
+
+// RotationNameParams name a rotation (rotation.clear).
+type RotationNameParams struct {
+	Name string `json:"name"`
+}
+
+// RotationState is what the daemon records about one rotation.
+type RotationState struct {
+	Name        string     `json:"name"`
+	Path        string     `json:"path"`
+	State       string     `json:"state"`
+	LastAttempt *time.Time `json:"last_attempt,omitempty"`
+	LastSuccess *time.Time `json:"last_success,omitempty"`
+	ExpiresAt   *time.Time `json:"expires_at,omitempty"`
+	NextDue     *time.Time `json:"next_due,omitempty"`
+	Failures    int        `json:"failures"` // current failure streak
+	LastError   string     `json:"last_error,omitempty"`
+	Permanent   bool       `json:"permanent,omitempty"` // last failure needs a person
+	LeaseUntil  *time.Time `json:"lease_until,omitempty"`
+}
+
+// RotationStatusResult is the result of rotation.status.
+type RotationStatusResult struct {
+	Rotations []RotationState `json:"rotations"`
+}
+
+// WatchParams subscribe the connection to changes: to Paths, or to every
+// path under Prefix ("" with no Paths: everything the token may read).
+type WatchParams struct {
+	Paths  []string `json:"paths,omitempty"`
+	Prefix string   `json:"prefix,omitempty"`
+}
+
+// WatchResult acknowledges a subscription; Version is the current change
+// counter.
+type WatchResult struct {
+	Version uint64 `json:"version"`
+}
+
+// Event is a line the daemon pushes to a watching connection. It has no
+// "id": Event "changed" names a Path; "stale" means any entry may have
+// changed (the store changed in a way that names no entry) and watchers
+// should re-read everything they hold.
+type Event struct {
+	Event   string `json:"event"`
+	Path    string `json:"path,omitempty"`
+	Version uint64 `json:"version"`
+}
+
+// Event kinds.
+const (
+	EventChanged = "changed"
+	EventStale   = "stale"
+)

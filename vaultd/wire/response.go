@@ -75,3 +75,47 @@ func SameID(a, b json.RawMessage) bool {
 	}
 	return va == vb
 }
+
+// IsEvent reports whether a line is a pushed event rather than an answer
+// (events carry "event" and no "id").
+func IsEvent(line []byte) bool {
+	return bytes.Contains(line, []byte(`"event"`)) && !bytes.Contains(line, []byte(`"id"`))
+}
+
+// ParseEvent decodes a pushed event line strictly.
+func ParseEvent(line []byte) (Event, error) {
+	var ev Event
+	dec := json.NewDecoder(bytes.NewReader(line))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&ev); err != nil || dec.More() || ev.Event == "" {
+		return Event{}, ErrBadResponse
+	}
+	return ev, nil
+}
+
+// AppendEvent appends an event line.
+func AppendEvent(dst []byte, ev Event) []byte {
+	dst = append(dst, `{"event":`...)
+	dst = AppendString(dst, []byte(ev.Event))
+	if ev.Path != "" {
+		dst = append(dst, `,"path":`...)
+		dst = AppendString(dst, []byte(ev.Path))
+	}
+	dst = append(dst, `,"version":`...)
+	dst = appendUint(dst, ev.Version)
+	return append(dst, "}\n"...)
+}
+
+func appendUint(dst []byte, v uint64) []byte {
+	var b [20]byte
+	i := len(b)
+	for {
+		i--
+		b[i] = byte('0' + v%10)
+		v /= 10
+		if v == 0 {
+			break
+		}
+	}
+	return append(dst, b[i:]...)
+}

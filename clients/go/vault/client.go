@@ -142,7 +142,7 @@ func (b *Batch) Run(ctx context.Context) ([]error, error) {
 	deadline, _ := ctx.Deadline()
 	_ = c.conn.SetDeadline(deadline)
 	if ctx.Done() != nil {
-		stop := context.AfterFunc(ctx, func() { _ = c.conn.SetDeadline(time.Unix(1, 0)) })
+		stop := context.AfterFunc(ctx, func() { _ = c.conn.SetDeadline(aLongTimeAgo) })
 		defer stop()
 	}
 
@@ -160,6 +160,13 @@ func (b *Batch) Run(ctx context.Context) ([]error, error) {
 	_, err := c.conn.Write(c.buf)
 	clear(c.buf) // requests may carry values
 	if err != nil {
+		// The daemon may have refused the connection (busy, uid not
+		// allowed) and closed it before reading: its answer is the
+		// better error.
+		if refusal := c.readRefusal(); refusal != nil {
+			c.broken = refusal
+			return nil, refusal
+		}
 		return nil, c.fail(ctx, err)
 	}
 
@@ -194,6 +201,23 @@ func (b *Batch) Run(ctx context.Context) ([]error, error) {
 	}
 	return errs, nil
 }
+
+// readRefusal reads an error the daemon sent before closing, if any.
+func (c *Client) readRefusal() *wire.Error {
+	_ = c.conn.SetReadDeadline(time.Now().Add(time.Second))
+	line, err := c.lr.ReadLine()
+	if err != nil {
+		return nil
+	}
+	resp, err := wire.ParseResponse(line)
+	if err != nil || resp.Error == nil {
+		return nil
+	}
+	return resp.Error
+}
+
+// aLongTimeAgo is a deadline in the past, to interrupt blocked I/O.
+var aLongTimeAgo = time.Unix(1, 0)
 
 // fail marks the connection broken and describes why.
 func (c *Client) fail(ctx context.Context, err error) error {

@@ -1,0 +1,258 @@
+package vaultd
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/jamditis/jawn-vault/vaultd/config"
+	"github.com/jamditis/jawn-vault/vaultd/policy"
+	"github.com/jamditis/jawn-vault/vaultd/sqlite"
+	"github.com/jamditis/jawn-vault/vaultd/vpath"
+	"github.com/jamditis/jawn-vault/vaultd/wire"
+)
+
+// The daemon keeps the state machine of each token rotation, so that the
+// rotator and `vault-cli rotate` share one flight, crash detection and
+// status without talking to each other:
+//
+//	idle --begin--> running --mark--> answered --end--> idle
+//	running (lease expired) --begin--> running      (died before the provider answered: safe to retry)
+//	answered (lease expired) --begin--> in_doubt     (died after: the old refresh token may be spent)
+//	in_doubt --clear (admin)--> idle
+//
+// Every method needs write on the rotation's access token path.
+
+const defaultLease = 60 * time.Second
+
+func validRotationName(n string) bool { return validTokenName(n) }
+
+// validErrorCode accepts provider error codes such as "invalid_grant"
+// and refuses anything that could carry text (or a secret).
+func validErrorCode(c string) bool {
+	if len(c) > 64 {
+		return false
+	}
+	for i := 0; i < len(c); i++ {
+		ch := c[i]
+		if !(ch >= 'a' && ch <= 'z' || ch >= '0' && ch <= '9' || ch == '_' || ch == '.' || ch == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// rotation loads a rotation and checks the caller may act on it.
+func (cl *call) rotation(ctx context.Context, name string) (sqlite.Rotation, *wire.Error) {
+	if !validRotationName(name) {
+		return sqlite.Rotation{}, wire.Errorf(wire.CodeBadRequest, "invalid rotation name")
+	}
+	r, err := cl.c.s.db.GetRotation(ctx, name)
+	if errors.Is(err, sqlite.ErrNotFound) {
+		return r, wire.Errorf(wire.CodeNotFound, "no rotation by that name has begun")
+	}
+	if err != nil {
+		return r, wire.Errorf(wire.CodeInternal, "could not read the rotation state")
+	}
+	if _, werr := cl.path(r.Path, policy.Write); werr != nil {
+		return r, werr
+	}
+	return r, nil
+}
+
+// effective reports the state as of now: an answered attempt whose lease
+// ran out is in doubt even before anyone calls begin again.
+func effective(r sqlite.Rotation, now time.Time) string {
+	if r.State == wire.RotationAnswered && !now.Before(r.LeaseUntil) {
+		return wire.RotationInDoubt
+	}
+	return r.State
+}
+
+func (cl *call) rotationBegin(params json.RawMessage) ([]byte, *wire.Error) {
+	var p wire.RotationBeginParams
+	if err := wire.DecodeParams(params, &p); err != nil {
+		return nil, err
+	}
+	if !validRotationName(p.Name) {
+		return nil, wire.Errorf(wire.CodeBadRequest, "invalid rotation name")
+	}
+	if _, werr := cl.path(p.Path, policy.Write); werr != nil {
+		return nil, werr
+	}
+	lease := defaultLease
+	if p.Lease != "" {
+		d, err := config.ParseDuration(p.Lease)
+		if err != nil || d <= 0 || d > time.Hour {
+			return nil, wire.Errorf(wire.CodeBadRequest, "lease must be a duration up to 1h")
+		}
+		lease = d
+	}
+	s := cl.c.s
+	ctx := context.Background()
+	s.rotMu.Lock()
+	defer s.rotMu.Unlock()
+	now := s.now()
+	r, err := s.db.GetRotation(ctx, p.Name)
+	switch {
+	case errors.Is(err, sqlite.ErrNotFound):
+		r = sqlite.Rotation{Name: p.Name, Path: p.Path, State: wire.RotationIdle}
+	case err != nil:
+		return nil, wire.Errorf(wire.CodeInternal, "could not read the rotation state")
+	case r.Path != p.Path:
+		return nil, wire.Errorf(wire.CodeBadRequest, "rotation %s rotates another path; pick another name", p.Name)
+	}
+	switch effective(r, now) {
+	case wire.RotationRunning, wire.RotationAnswered:
+		if now.Before(r.LeaseUntil) {
+			return nil, wire.Errorf(wire.CodeBusy, "rotation %s is already running; try again after it ends", p.Name)
+		}
+		// A running attempt whose lease ran out died before its provider
+		// answered: nothing was spent, start afresh.
+	case wire.RotationInDoubt:
+		if r.State != wire.RotationInDoubt {
+			r.State = wire.RotationInDoubt
+			_ = s.db.PutRotation(ctx, r)
+		}
+		return nil, wire.Errorf(wire.CodeInDoubt, "rotation %s died after its provider answered; check the token, then run: vault-cli rotation clear %s", p.Name, p.Name)
+	}
+	r.State, r.LastAttempt, r.LeaseUntil = wire.RotationRunning, now, now.Add(lease)
+	if err := s.db.PutRotation(ctx, r); err != nil {
+		return nil, wire.Errorf(wire.CodeAuditUnavailable, "the state database could not be written")
+	}
+	cl.rec.Path = r.Path
+	return mustJSON(rotationState(r, now)), nil
+}
+
+func (cl *call) rotationMark(params json.RawMessage) ([]byte, *wire.Error) {
+	var p wire.RotationMarkParams
+	if err := wire.DecodeParams(params, &p); err != nil {
+		return nil, err
+	}
+	if p.Phase != wire.RotationAnswered {
+		return nil, wire.Errorf(wire.CodeBadRequest, `phase must be "answered"`)
+	}
+	s := cl.c.s
+	s.rotMu.Lock()
+	defer s.rotMu.Unlock()
+	ctx := context.Background()
+	r, werr := cl.rotation(ctx, p.Name)
+	if werr != nil {
+		return nil, werr
+	}
+	if r.State != wire.RotationRunning {
+		return nil, wire.Errorf(wire.CodeBadRequest, "rotation %s has no attempt running", p.Name)
+	}
+	r.State = wire.RotationAnswered
+	if err := s.db.PutRotation(ctx, r); err != nil {
+		return nil, wire.Errorf(wire.CodeAuditUnavailable, "the state database could not be written")
+	}
+	return []byte("{}"), nil
+}
+
+func (cl *call) rotationEnd(params json.RawMessage) ([]byte, *wire.Error) {
+	var p wire.RotationEndParams
+	if err := wire.DecodeParams(params, &p); err != nil {
+		return nil, err
+	}
+	if !validErrorCode(p.ErrorCode) {
+		return nil, wire.Errorf(wire.CodeBadRequest, "error_code must be a short snake_case code")
+	}
+	s := cl.c.s
+	s.rotMu.Lock()
+	defer s.rotMu.Unlock()
+	ctx := context.Background()
+	r, werr := cl.rotation(ctx, p.Name)
+	if werr != nil {
+		return nil, werr
+	}
+	if r.State != wire.RotationRunning && r.State != wire.RotationAnswered {
+		return nil, wire.Errorf(wire.CodeBadRequest, "rotation %s has no attempt running", p.Name)
+	}
+	now := s.now()
+	r.State, r.LeaseUntil = wire.RotationIdle, time.Time{}
+	if p.OK {
+		r.LastSuccess, r.Failures, r.LastError, r.Permanent = now, 0, "", false
+	} else {
+		r.Failures++
+		r.LastError, r.Permanent = p.ErrorCode, p.Permanent
+	}
+	if p.ExpiresAt != nil {
+		r.ExpiresAt = *p.ExpiresAt
+	}
+	if p.NextDue != nil {
+		r.NextDue = *p.NextDue
+	}
+	if err := s.db.PutRotation(ctx, r); err != nil {
+		return nil, wire.Errorf(wire.CodeAuditUnavailable, "the state database could not be written")
+	}
+	return mustJSON(rotationState(r, now)), nil
+}
+
+func (cl *call) rotationClear(params json.RawMessage) ([]byte, *wire.Error) {
+	var p wire.RotationNameParams
+	if err := wire.DecodeParams(params, &p); err != nil {
+		return nil, err
+	}
+	if err := cl.requireGlobalAdmin(); err != nil {
+		return nil, err
+	}
+	s := cl.c.s
+	s.rotMu.Lock()
+	defer s.rotMu.Unlock()
+	ctx := context.Background()
+	r, werr := cl.rotation(ctx, p.Name)
+	if werr != nil {
+		return nil, werr
+	}
+	if effective(r, s.now()) != wire.RotationInDoubt {
+		return nil, wire.Errorf(wire.CodeBadRequest, "rotation %s is not in doubt", p.Name)
+	}
+	r.State, r.LeaseUntil = wire.RotationIdle, time.Time{}
+	if err := s.db.PutRotation(ctx, r); err != nil {
+		return nil, wire.Errorf(wire.CodeAuditUnavailable, "the state database could not be written")
+	}
+	return []byte("{}"), nil
+}
+
+func (cl *call) rotationStatus(params json.RawMessage) ([]byte, *wire.Error) {
+	if err := wire.DecodeParams(params, &struct{}{}); err != nil {
+		return nil, err
+	}
+	return mustJSON(wire.RotationStatusResult{Rotations: cl.c.s.rotationStates(context.Background(), cl.who.grants)}), nil
+}
+
+// rotationStates lists the rotations whose paths grants may write.
+func (s *Server) rotationStates(ctx context.Context, grants []policy.Grant) []wire.RotationState {
+	all, err := s.db.Rotations(ctx)
+	out := []wire.RotationState{}
+	if err != nil {
+		return out
+	}
+	now := s.now()
+	for _, r := range all {
+		p, err := vpath.Parse(r.Path)
+		if err != nil || !policy.Allows(grants, p, policy.Write) {
+			continue
+		}
+		out = append(out, rotationState(r, now))
+	}
+	return out
+}
+
+func rotationState(r sqlite.Rotation, now time.Time) wire.RotationState {
+	ptr := func(t time.Time) *time.Time {
+		if t.IsZero() {
+			return nil
+		}
+		u := t.UTC()
+		return &u
+	}
+	return wire.RotationState{
+		Name: r.Name, Path: r.Path, State: effective(r, now),
+		LastAttempt: ptr(r.LastAttempt), LastSuccess: ptr(r.LastSuccess), ExpiresAt: ptr(r.ExpiresAt),
+		NextDue: ptr(r.NextDue), LeaseUntil: ptr(r.LeaseUntil),
+		Failures: r.Failures, LastError: r.LastError, Permanent: r.Permanent,
+	}
+}
