@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,8 +18,7 @@ import (
 var ErrAuditUnavailable = errors.New("audit log unavailable")
 
 const (
-	queueSize       = 8192            // records waiting for the writer; Audit blocks beyond this
-	maxBatch        = 512             // records per transaction
+	maxBatch        = 2048            // records per SQLite transaction
 	pruneChunk      = 1000            // audit rows deleted per retention step
 	retentionCheck  = 5 * time.Second // how often an idle writer looks for old rows
 	failureLogEvery = 10 * time.Second
@@ -44,83 +44,51 @@ type Record struct {
 }
 
 // Waiter collects the fate of the records audited with it. Keep one per
-// connection and reuse it: in steady state neither Audit nor Wait
-// allocates. A Waiter belongs to one goroutine at a time. Make it with
-// NewWaiter.
+// connection and reuse it. A Waiter belongs to one goroutine at a time.
+// Make it with NewWaiter.
 type Waiter struct {
-	pending atomic.Int64
-	signal  chan struct{} // cap 1; a token means pending may have reached zero
-	mu      sync.Mutex
-	err     error // the first failure since the last Wait
+	db   *DB    // set by Audit
+	last *batch // the newest batch holding one of our records
+	err  error  // the first failure since the last Wait; written under wmu
 }
 
 // NewWaiter returns a Waiter with nothing pending.
-func NewWaiter() *Waiter {
-	return &Waiter{signal: make(chan struct{}, 1)}
+func NewWaiter() *Waiter { return &Waiter{} }
+
+// batch is a group of records written to the journal with one write(2).
+type batch struct {
+	data    []byte
+	recs    []Record
+	waiters []*Waiter
+	done    bool // written (or failed); guarded by wmu
 }
 
-// Wait blocks until every record audited with w since the last Wait has
-// been committed or has failed. If any failed it returns an error wrapping
-// ErrAuditUnavailable. Either way w is then ready for the next request.
-func (w *Waiter) Wait() error {
-	return w.wait(nil)
-}
-
-// wait is Wait with a way out; done may be nil. A stale token in signal
-// only costs one more turn of the loop, which is what makes a cap-1 channel
-// enough.
-func (w *Waiter) wait(done <-chan struct{}) error {
-	for w.pending.Load() > 0 {
-		select {
-		case <-w.signal:
-		case <-done:
-			return context.Canceled
-		}
-	}
-	w.mu.Lock()
-	err := w.err
-	w.err = nil
-	w.mu.Unlock()
-	return err
-}
-
-// finish marks one record done, failed if err is not nil.
-func (w *Waiter) finish(err error) {
-	if err != nil {
-		w.mu.Lock()
-		if w.err == nil {
-			w.err = err
-		}
-		w.mu.Unlock()
-	}
-	if w.pending.Add(-1) == 0 {
-		select {
-		case w.signal <- struct{}{}:
-		default: // a token is already there
-		}
-	}
-}
-
-// item is what travels to the writer. A barrier is not a record: its
-// waiter is released once everything queued before it has been handled.
-type item struct {
-	rec     Record
-	w       *Waiter
-	barrier bool
-}
-
-// auditLog is the DB's audit writer state.
+// auditLog is the DB's audit state: group commit to the journal in front,
+// a loader into SQLite behind.
 type auditLog struct {
-	queue chan item
-	// qmu guards qclosed against sends on queue: senders hold it shared,
-	// Close takes it exclusively before closing the channel.
-	qmu     sync.RWMutex
+	jf      *os.File
+	jwrite  func([]byte) (int, error) // jf.Write; tests inject failures
+	jbytes  int64                     // journal size; guarded by wmu
+	qmu     sync.Mutex                // guards cur, nextSeq, qclosed
+	cur     *batch
+	nextSeq int64
 	qclosed bool
+	wmu     sync.Mutex // held by the group commit leader
+	durable atomic.Int64
 
-	wconn      *sql.Conn // the writer's own connection
+	lmu      sync.Mutex
+	lqueue   []Record // journaled, not yet in SQLite
+	lkick    chan struct{}
+	fkick    chan struct{}
+	loaded   atomic.Int64
+	loadFail atomic.Bool
+
+	wconn      *sql.Conn // the loader's own connection
 	insert     *sql.Stmt
 	kick       chan struct{} // cap 1; SetRetention asks for a retention check
+	stop       chan struct{}
 	writerDone chan struct{}
+	flusherEnd chan struct{}
 
 	retention atomic.Int64 // time.Duration; 0 keeps rows forever
 
@@ -129,19 +97,30 @@ type auditLog struct {
 	unhealthy                  atomic.Bool
 	pruneSteps                 atomic.Uint64 // retention chunks run; for tests
 
-	lastFailLog time.Time // writer goroutine only
+	lastFailLog time.Time // guarded by wmu
 }
 
-// AuditStats describes the audit writer.
+// AuditStats describes the audit log.
 type AuditStats struct {
-	Committed  uint64        // records committed
-	Failed     uint64        // records that could not be committed
-	QueueDepth int           // records waiting for the writer now
-	LastCommit time.Duration // how long the last batch's transaction took
-	Batches    uint64        // transactions committed
+	Committed  uint64        // records written to the journal
+	Failed     uint64        // records that could not be written
+	QueueDepth int           // journaled records not yet loaded into SQLite
+	LastCommit time.Duration // how long the last journal write took
+	Batches    uint64        // journal writes
 }
 
 var errClosedAudit = fmt.Errorf("%w: %w", ErrAuditUnavailable, ErrClosed)
+
+// loadThreshold and loadEvery pace the loader: it copies the journal into
+// SQLite when this many records are waiting, or this often.
+const (
+	loadThreshold = 1024
+	loadEvery     = 200 * time.Millisecond
+)
+
+// journalTruncateAt is the journal size past which it is truncated once
+// SQLite has caught up.
+const journalTruncateAt = 256 << 10
 
 func (db *DB) startAudit(ctx context.Context) error {
 	conn, err := db.sql.Conn(ctx)
@@ -149,74 +128,259 @@ func (db *DB) startAudit(ctx context.Context) error {
 		return err
 	}
 	ins, err := conn.PrepareContext(ctx,
-		`INSERT INTO audit (time, request_id, token_id, client, pid, uid, gid, exe, unit, method, path, outcome, code, detail, duration_us)
-		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+		`INSERT INTO audit (seq, time, request_id, token_id, client, pid, uid, gid, exe, unit, method, path, outcome, code, detail, duration_us)
+		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 	if err != nil {
 		conn.Close()
 		return err
 	}
-	db.queue = make(chan item, queueSize)
 	db.wconn, db.insert = conn, ins
+	if err := db.openJournal(ctx); err != nil {
+		ins.Close()
+		conn.Close()
+		return err
+	}
 	db.kick = make(chan struct{}, 1)
+	db.lkick = make(chan struct{}, 1)
+	db.fkick = make(chan struct{}, 1)
+	db.stop = make(chan struct{})
 	db.writerDone = make(chan struct{})
-	go db.runWriter()
+	db.flusherEnd = make(chan struct{})
+	go db.runLoader()
+	go db.runFlusher()
 	return nil
 }
 
-// stopAudit refuses new records, waits for the writer to commit the queued
-// ones and releases its connection.
+// openJournal opens the journal, loads what it holds beyond SQLite's last
+// row (the records of a daemon that died before its loader caught up), and
+// empties it.
+func (db *DB) openJournal(ctx context.Context) error {
+	f, err := os.OpenFile(db.path+".journal", os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("audit journal: %w", err)
+	}
+	recs, _, err := readJournal(f)
+	if err != nil {
+		f.Close()
+		return fmt.Errorf("audit journal: %w", err)
+	}
+	var maxSeq int64
+	if err := db.wconn.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) FROM audit`).Scan(&maxSeq); err != nil {
+		f.Close()
+		return err
+	}
+	var missing []Record
+	for _, r := range recs {
+		if r.Seq > maxSeq {
+			missing = append(missing, r)
+		}
+	}
+	if len(missing) > 0 {
+		if err := db.insertRecords(missing); err != nil {
+			f.Close()
+			return fmt.Errorf("audit journal: replaying %d records: %w", len(missing), err)
+		}
+		slog.Info("audit: replayed records from the journal", "records", len(missing))
+		maxSeq = missing[len(missing)-1].Seq
+	}
+	if err := f.Truncate(0); err != nil {
+		f.Close()
+		return fmt.Errorf("audit journal: %w", err)
+	}
+	db.jf, db.jwrite, db.jbytes = f, f.Write, 0
+	db.nextSeq = maxSeq + 1
+	db.durable.Store(maxSeq)
+	db.loaded.Store(maxSeq)
+	return nil
+}
+
 func (db *DB) stopAudit() error {
 	db.qmu.Lock()
 	db.qclosed = true
 	db.qmu.Unlock()
-	// No sender is inside the critical section any more, so closing is safe;
-	// the writer drains what is queued and returns.
-	close(db.queue)
+	db.wmu.Lock()
+	db.commitLocked()
+	db.wmu.Unlock()
+	close(db.stop)
+	<-db.flusherEnd
 	<-db.writerDone
-	return errors.Join(db.insert.Close(), db.wconn.Close())
+	return errors.Join(db.insert.Close(), db.wconn.Close(), db.jf.Close())
 }
 
-// Audit queues rec for the log. A zero rec.Time is set to db.Now(). If w is
-// not nil, w.Wait reports whether rec was committed. Audit blocks while the
-// queue is full; it never drops a record.
+// Audit records rec. It does not block on I/O: the record joins the
+// current batch, and w.Wait (or, with a nil w, the flusher) writes it.
 func (db *DB) Audit(rec Record, w *Waiter) {
 	if rec.Time.IsZero() {
 		rec.Time = db.Now()
 	}
-	db.enqueue(item{rec: rec, w: w})
-}
-
-func (db *DB) enqueue(it item) {
-	if it.w != nil {
-		it.w.pending.Add(1)
-	}
-	db.qmu.RLock()
+	db.qmu.Lock()
 	if db.qclosed {
-		db.qmu.RUnlock()
-		if !it.barrier {
-			db.failed.Add(1)
-		}
-		if it.w != nil {
-			it.w.finish(errClosedAudit)
+		db.qmu.Unlock()
+		db.failed.Add(1)
+		if w != nil && w.err == nil {
+			w.err = errClosedAudit
 		}
 		return
 	}
-	db.queue <- it
-	db.qmu.RUnlock()
+	rec.Seq = db.nextSeq
+	db.nextSeq++
+	b := db.cur
+	if b == nil {
+		b = &batch{data: getBuf()}
+		db.cur = b
+	}
+	b.data = appendEntry(b.data, &rec)
+	b.recs = append(b.recs, rec)
+	if w != nil && w.last != b {
+		w.db, w.last = db, b
+		b.waiters = append(b.waiters, w)
+	}
+	db.qmu.Unlock()
+	if w == nil {
+		select {
+		case db.fkick <- struct{}{}:
+		default:
+		}
+	}
 }
 
-// flush waits until every record queued before the call has been handled,
-// so that a query sees the caller's own writes.
-func (db *DB) flush(ctx context.Context) error {
-	w := NewWaiter()
-	db.enqueue(item{w: w, barrier: true})
-	if err := w.wait(ctx.Done()); err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
+// Wait blocks until every record audited with w since the last Wait is in
+// the journal or has failed. If any failed it returns an error wrapping
+// ErrAuditUnavailable. Either way w is then ready for the next request.
+//
+// Group commit: the first waiter to take wmu writes every record queued
+// by anyone so far with one write(2); waiters that arrive meanwhile queue
+// up behind it and usually find their records already written.
+func (w *Waiter) Wait() error {
+	db, b := w.db, w.last
+	if b == nil || db == nil {
+		err := w.err
+		w.err = nil
 		return err
 	}
+	db.wmu.Lock()
+	if !b.done {
+		db.commitLocked()
+	}
+	err := w.err
+	w.err, w.last = nil, nil
+	db.wmu.Unlock()
+	return err
+}
+
+// commitLocked writes the current batch to the journal. wmu is held.
+func (db *DB) commitLocked() {
+	db.qmu.Lock()
+	b := db.cur
+	db.cur = nil
+	db.qmu.Unlock()
+	if b == nil {
+		return
+	}
+	start := time.Now()
+	n, err := db.jwrite(b.data)
+	db.lastCommit.Store(int64(time.Since(start)))
+	if err != nil {
+		if n > 0 {
+			// Cut a torn entry off, so the journal stays readable.
+			_ = db.jf.Truncate(db.jbytes)
+		}
+		db.failed.Add(uint64(len(b.recs)))
+		db.noteFailure(err, len(b.recs))
+		werr := fmt.Errorf("%w: %w", ErrAuditUnavailable, err)
+		for _, w := range b.waiters {
+			if w.err == nil {
+				w.err = werr
+			}
+		}
+	} else {
+		db.jbytes += int64(n)
+		db.committed.Add(uint64(len(b.recs)))
+		db.batches.Add(1)
+		db.durable.Store(b.recs[len(b.recs)-1].Seq)
+		if db.unhealthy.Swap(false) {
+			slog.Info("audit: writes resumed", "failed_total", db.failed.Load())
+		}
+		db.lmu.Lock()
+		db.lqueue = append(db.lqueue, b.recs...)
+		full := len(db.lqueue) >= loadThreshold
+		db.lmu.Unlock()
+		// The loader runs on its own clock, so that SQLite's cost is paid
+		// per thousand records rather than per request; a full queue or a
+		// query (flush) wakes it early.
+		if full {
+			select {
+			case db.lkick <- struct{}{}:
+			default:
+			}
+		}
+	}
+	putBuf(b.data)
+	b.data, b.recs, b.waiters, b.done = nil, nil, nil, true
+}
+
+// runFlusher writes records audited without a waiter, promptly.
+func (db *DB) runFlusher() {
+	defer close(db.flusherEnd)
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-db.stop:
+			return
+		case <-db.fkick:
+		case <-tick.C:
+		}
+		db.wmu.Lock()
+		db.commitLocked()
+		db.wmu.Unlock()
+	}
+}
+
+var bufPool = sync.Pool{New: func() any { return make([]byte, 0, 4096) }}
+
+func getBuf() []byte { return bufPool.Get().([]byte)[:0] }
+
+func putBuf(b []byte) {
+	if cap(b) <= 1<<20 {
+		bufPool.Put(b[:0]) //nolint:staticcheck // a slice header is fine here
+	}
+}
+
+// flush makes every record audited before the call visible in SQLite, so
+// that a query sees the caller's own writes.
+func (db *DB) flush(ctx context.Context) error {
+	db.qmu.Lock()
+	closed := db.qclosed
+	db.qmu.Unlock()
+	if closed {
+		return ErrClosed
+	}
+	db.wmu.Lock()
+	db.commitLocked()
+	target := db.durable.Load()
+	db.wmu.Unlock()
+	select {
+	case db.lkick <- struct{}{}:
+	default:
+	}
+	for db.loaded.Load() < target {
+		if db.loadFail.Load() {
+			return fmt.Errorf("%w: the audit database cannot be written", ErrAuditUnavailable)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Millisecond):
+		}
+	}
 	return nil
+}
+
+func (db *DB) queueDepth() int {
+	db.lmu.Lock()
+	defer db.lmu.Unlock()
+	return len(db.lqueue)
 }
 
 // AuditHealthy reports whether the last audit commit succeeded.
@@ -227,7 +391,7 @@ func (db *DB) AuditStats() AuditStats {
 	return AuditStats{
 		Committed:  db.committed.Load(),
 		Failed:     db.failed.Load(),
-		QueueDepth: len(db.queue),
+		QueueDepth: db.queueDepth(),
 		LastCommit: time.Duration(db.lastCommit.Load()),
 		Batches:    db.batches.Load(),
 	}
@@ -243,108 +407,100 @@ func (db *DB) SetRetention(maxAge time.Duration) {
 	}
 }
 
-// runWriter is the single audit writer. It blocks for a record, takes what
-// else is already queued, and commits them together: batches grow with
-// load, and an idle daemon commits each record at once. Retention runs
-// between batches, one chunk at a time: when a check is due, and then
-// again whenever the queue is empty until no old rows remain.
-func (db *DB) runWriter() {
+// runLoader copies journaled records into SQLite, in big transactions,
+// and truncates the journal when SQLite has caught up. Retention runs here
+// too, a chunk at a time, when there is nothing to load.
+func (db *DB) runLoader() {
 	defer close(db.writerDone)
-	batch := make([]item, 0, maxBatch)
 	tick := time.NewTicker(retentionCheck)
 	defer tick.Stop()
-	backlog := false // the last chunk was full: more old rows remain
+	load := time.NewTicker(loadEvery)
+	defer load.Stop()
+	backlog := false // the last retention chunk was full: more old rows remain
+	backoff := time.Duration(0)
 	for {
-		var it item
-		var ok bool
+		stopping := false
 		select {
-		case it, ok = <-db.queue:
-		case <-tick.C:
-			backlog = db.pruneStep()
-			continue
+		case <-db.stop:
+			stopping = true
+		case <-db.lkick:
+		case <-load.C:
 		case <-db.kick:
 			backlog = db.pruneStep()
-			continue
-		default:
+		case <-tick.C:
+			backlog = db.pruneStep()
+		case <-time.After(loaderIdle(backlog, backoff)):
 			if backlog {
 				backlog = db.pruneStep()
-				continue
-			}
-			select {
-			case it, ok = <-db.queue:
-			case <-tick.C:
-				backlog = db.pruneStep()
-				continue
-			case <-db.kick:
-				backlog = db.pruneStep()
-				continue
 			}
 		}
-		if !ok {
-			return
-		}
-		batch = append(batch[:0], it)
-		open := true
-	drain:
-		for len(batch) < maxBatch {
-			select {
-			case it, ok := <-db.queue:
-				if !ok {
-					open = false
-					break drain
-				}
-				batch = append(batch, it)
-			default:
-				break drain
+		if err := db.loadQueued(); err != nil {
+			backoff = min(max(2*backoff, 10*time.Millisecond), 5*time.Second)
+			if stopping {
+				return // the records stay in the journal for the next start
 			}
+			continue
 		}
-		db.commitBatch(batch)
-		clear(batch) // let the records' strings go
-		if !open {
+		backoff = 0
+		if stopping {
 			return
 		}
 	}
 }
 
-// commitBatch writes the batch's records in one transaction and releases
-// their waiters.
-func (db *DB) commitBatch(batch []item) {
-	n := 0
-	for i := range batch {
-		if !batch[i].barrier {
-			n++
-		}
+func loaderIdle(backlog bool, backoff time.Duration) time.Duration {
+	switch {
+	case backoff > 0:
+		return backoff
+	case backlog:
+		return 0
 	}
-	var werr error
-	if n > 0 {
-		start := time.Now()
-		err := db.insertBatch(batch)
-		db.lastCommit.Store(int64(time.Since(start)))
-		if err != nil {
-			db.failed.Add(uint64(n))
-			db.noteFailure(err, n)
-			werr = fmt.Errorf("%w: %w", ErrAuditUnavailable, err)
-		} else {
-			db.committed.Add(uint64(n))
-			db.batches.Add(1)
-			if db.unhealthy.Swap(false) {
-				slog.Info("audit: commits resumed", "failed_total", db.failed.Load())
-			}
-		}
-	}
-	for i := range batch {
-		it := &batch[i]
-		switch {
-		case it.w == nil:
-		case it.barrier:
-			it.w.finish(nil)
-		default:
-			it.w.finish(werr)
-		}
-	}
+	return time.Hour
 }
 
-func (db *DB) insertBatch(batch []item) (err error) {
+// loadQueued inserts every queued record, then truncates the journal if
+// nothing in it is missing from SQLite.
+func (db *DB) loadQueued() error {
+	for {
+		db.lmu.Lock()
+		recs := db.lqueue
+		if len(recs) > maxBatch {
+			recs = recs[:maxBatch]
+		}
+		db.lmu.Unlock()
+		if len(recs) == 0 {
+			break
+		}
+		if err := db.insertRecords(recs); err != nil {
+			if !db.loadFail.Swap(true) {
+				slog.Error("audit: loading the journal into the database failed; records are safe in the journal and will be retried", "records", len(recs), "err", err)
+			}
+			return err
+		}
+		if db.loadFail.Swap(false) {
+			slog.Info("audit: loading resumed")
+		}
+		db.lmu.Lock()
+		db.lqueue = db.lqueue[len(recs):]
+		if len(db.lqueue) == 0 {
+			db.lqueue = nil
+		}
+		db.lmu.Unlock()
+		db.loaded.Store(recs[len(recs)-1].Seq)
+	}
+	db.wmu.Lock()
+	if db.jbytes > journalTruncateAt && db.loaded.Load() == db.durable.Load() {
+		if err := db.jf.Truncate(0); err == nil {
+			db.jbytes = 0
+		}
+	}
+	db.wmu.Unlock()
+	return nil
+}
+
+// insertRecords writes records, with their sequence numbers, in one
+// transaction on the loader's connection.
+func (db *DB) insertRecords(recs []Record) (err error) {
 	ctx := context.Background()
 	if _, err := db.wconn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
 		return err
@@ -356,12 +512,9 @@ func (db *DB) insertBatch(batch []item) (err error) {
 			_, _ = db.wconn.ExecContext(ctx, "ROLLBACK")
 		}
 	}()
-	for i := range batch {
-		if batch[i].barrier {
-			continue
-		}
-		r := &batch[i].rec
-		_, err = db.insert.ExecContext(ctx,
+	for i := range recs {
+		r := &recs[i]
+		_, err = db.insert.ExecContext(ctx, r.Seq,
 			r.Time.UnixNano(), nullStr(r.RequestID), nullStr(r.TokenID), nullStr(r.Client),
 			r.PID, r.UID, r.GID, nullStr(r.Exe), nullStr(r.Unit),
 			r.Method, nullStr(r.Path), r.Outcome, nullStr(r.Code), nullStr(r.Detail), r.Duration.Microseconds())
@@ -410,6 +563,9 @@ func (db *DB) PruneNow(ctx context.Context) (deleted int64, err error) {
 	maxAge := time.Duration(db.retention.Load())
 	if maxAge <= 0 {
 		return 0, nil
+	}
+	if err := db.flush(ctx); err != nil {
+		return 0, fmt.Errorf("prune audit: %w", err)
 	}
 	cutoff := db.Now().Add(-maxAge)
 	for {

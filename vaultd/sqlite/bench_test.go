@@ -52,13 +52,16 @@ func reportBatches(b *testing.B, db *DB) {
 // audit throughput.
 func BenchmarkAuditWriterBatch(b *testing.B) {
 	db := MustOpenDB(b)
-	batch := make([]item, maxBatch)
-	for i := range batch {
-		batch[i].rec = rec("get", "apps/bench/key")
-		batch[i].rec.Time = db.Now()
-	}
+	batch := make([]Record, maxBatch)
+	seq := int64(1 << 40)
 	for b.Loop() {
-		if err := db.insertBatch(batch); err != nil {
+		for i := range batch {
+			batch[i] = rec("get", "apps/bench/key")
+			batch[i].Time = db.Now()
+			batch[i].Seq = seq
+			seq++
+		}
+		if err := db.insertRecords(batch); err != nil {
 			b.Fatal(err)
 		}
 	}

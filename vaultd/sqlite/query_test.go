@@ -171,6 +171,9 @@ func fillForRetention(t *testing.T, db *DB, old, recent int) {
 	if err := w.Wait(); err != nil {
 		t.Fatal(err)
 	}
+	if err := db.flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestPruneChunks(t *testing.T) {

@@ -10,14 +10,19 @@
 //
 // # Audit log
 //
-// Every request becomes one Record. Records are written by a single
-// goroutine with group commit: callers enqueue a record with Audit and,
-// when the outcome must be durable before they answer, block on a Waiter.
-// The writer takes whatever is queued, inserts it in one transaction and
-// releases the waiters, so under load one commit serves many requests and
-// nothing waits on a timer. A commit that fails is reported to every waiter
+// Every request becomes one Record. A record is durable once it is in the
+// audit journal (<db>.journal), an append-only file: callers add records
+// with Audit and, when the outcome must be durable before they answer,
+// block on a Waiter. Group commit needs no goroutine hand-off: the first
+// waiter to arrive writes every queued record with one write(2) while the
+// others queue behind it, so under load one write serves many requests and
+// nothing waits on a timer. A write that fails is reported to every waiter
 // of that batch, wrapped in ErrAuditUnavailable; the next batch tries again.
-// Old rows are pruned in small chunks by the same goroutine when it is idle.
+// A loader goroutine copies journaled records into SQLite in large
+// transactions and truncates the journal once SQLite has caught up; at open,
+// records the journal holds beyond SQLite's last row are loaded first, so a
+// crash loses nothing that was answered. Old rows are pruned in small
+// chunks by the loader when it is idle.
 //
 // # What it does not do
 //

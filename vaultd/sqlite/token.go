@@ -183,6 +183,9 @@ type Use struct {
 
 // LastUse returns, for every token id in the audit log, its newest record.
 func (db *DB) LastUse(ctx context.Context) (map[string]Use, error) {
+	if err := db.flush(ctx); err != nil {
+		return nil, fmt.Errorf("last use: %w", err)
+	}
 	// With max(), SQLite takes the bare columns from the row that holds the
 	// maximum; the (token_id, time) index answers this without a sort.
 	rows, err := db.sql.QueryContext(ctx,
