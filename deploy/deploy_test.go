@@ -68,6 +68,20 @@ func TestUnitsVerify(t *testing.T) {
 	}
 }
 
+// TestDaemonSeesPeerUIDs: options that would hide who is connecting stay
+// out of the unit (see its comment).
+func TestDaemonSeesPeerUIDs(t *testing.T) {
+	b, err := os.ReadFile("jawn-vault.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, opt := range []string{"PrivateUsers=yes", "PrivateUsers=true", "ProtectProc=invisible", "ProtectProc=noaccess"} {
+		if strings.Contains(string(b), "\n"+opt) {
+			t.Errorf("%s would break uid binding or the audit log's peer details", opt)
+		}
+	}
+}
+
 var exposure = regexp.MustCompile(`Overall exposure level for [^:]+: ([0-9.]+)`)
 
 // TestDaemonSandboxIsSafe: the unit that holds the whole store scores at

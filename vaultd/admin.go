@@ -92,6 +92,9 @@ func (cl *call) tokenCreate(params json.RawMessage) ([]byte, *wire.Error) {
 		return nil, wire.Errorf(wire.CodeAuditUnavailable, "the state database could not be written")
 	}
 	s.tokens.add(t)
+	// The answer carries a raw token: like a value, it is withheld if the
+	// audit row cannot be written.
+	cl.secret = true
 	return mustJSON(wire.TokenCreateResult{TokenInfo: tokenInfo(t, sqlite.Use{}), Token: raw}), nil
 }
 
@@ -275,6 +278,8 @@ func (s *Server) Status(ctx context.Context) wire.StatusResult {
 	defer cancel()
 	if err := s.backend.Check(ctx); err != nil {
 		r.Store.OK, r.Store.Error = false, err.Error()
+	} else if ke := s.keyErr.Load(); ke != nil {
+		r.Store.OK, r.Store.Error = false, *ke
 	}
 	r.Tokens.Active = s.tokens.count()
 	r.Rotations = s.rotationStates(ctx, ownerGrants)

@@ -115,7 +115,11 @@ func (d deadlineReader) Read(p []byte) (int, error) {
 		_ = c.nc.SetReadDeadline(c.lineStart.Add(time.Duration(c.s.readTimeout.Load())))
 	} else {
 		c.lineStart = time.Time{}
-		_ = c.nc.SetReadDeadline(now.Add(time.Duration(c.s.idleTimeout.Load())))
+		idle := now.Add(time.Duration(c.s.idleTimeout.Load()))
+		if c.sub != nil {
+			idle = time.Time{} // a watcher waits for events, not requests
+		}
+		_ = c.nc.SetReadDeadline(idle)
 		if c.s.draining.Load() { // lost a race with Serve's shutdown
 			return 0, net.ErrClosed
 		}

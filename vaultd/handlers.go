@@ -77,6 +77,12 @@ func (cl *call) dispatch(req wire.Request) ([]byte, *wire.Error) {
 		cl.rec.Detail = detail
 		return nil, werr
 	}
+	// A change that could not be audited must not happen: refuse changes
+	// while the audit log is known to be failing. (get refuses too, after
+	// its grant check.)
+	if changes(req.Method) && !cl.c.s.db.AuditHealthy() {
+		return nil, errAuditDown
+	}
 	switch req.Method {
 	case wire.MethodGet:
 		return nil, cl.get(req.Params)
@@ -110,6 +116,16 @@ func (cl *call) dispatch(req wire.Request) ([]byte, *wire.Error) {
 		return cl.rotationClear(req.Params)
 	}
 	return nil, wire.Errorf(wire.CodeInternal, "method not wired")
+}
+
+// changes reports whether a method changes the store or the state.
+func changes(m string) bool {
+	switch m {
+	case wire.MethodSet, wire.MethodDelete, wire.MethodTokenCreate, wire.MethodTokenRevoke,
+		wire.MethodRotationBegin, wire.MethodRotationMark, wire.MethodRotationEnd, wire.MethodRotationClear:
+		return true
+	}
+	return false
 }
 
 // knownMethod returns the method name if it is one of ours, else "": the
@@ -220,9 +236,6 @@ func (cl *call) set(params json.RawMessage) ([]byte, *wire.Error) {
 		return nil, werr
 	}
 	s := cl.c.s
-	if !s.db.AuditHealthy() {
-		return nil, errAuditDown
-	}
 	value := []byte(p.Value)
 	if p.ValueB64 != nil {
 		value = p.ValueB64

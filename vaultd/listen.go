@@ -38,12 +38,6 @@ func Listen(path string, mode os.FileMode, group string) (net.Listener, bool, er
 		return nil, false, errors.New("socket activation: systemd passed no Unix stream socket")
 	}
 
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, false, fmt.Errorf("socket directory: %w", err)
-	}
-	if err := clearStale(path); err != nil {
-		return nil, false, err
-	}
 	gid := -1
 	if group != "" {
 		g, err := lookupGroup(group)
@@ -51,6 +45,12 @@ func Listen(path string, mode os.FileMode, group string) (net.Listener, bool, er
 			return nil, false, err
 		}
 		gid = g
+	}
+	if err := makeSocketDir(filepath.Dir(path), gid); err != nil {
+		return nil, false, err
+	}
+	if err := clearStale(path); err != nil {
+		return nil, false, err
 	}
 	// The umask makes the socket's mode right from the moment it exists;
 	// chmod after bind would leave a window.
@@ -67,6 +67,28 @@ func Listen(path string, mode os.FileMode, group string) (net.Listener, bool, er
 		}
 	}
 	return ln, false, nil
+}
+
+// makeSocketDir creates the socket's directory if it is missing: private,
+// or traversable by the socket's group when there is one.
+func makeSocketDir(dir string, gid int) error {
+	if _, err := os.Stat(dir); err == nil {
+		return nil
+	}
+	mode := os.FileMode(0o700)
+	if gid >= 0 {
+		mode = 0o710
+	}
+	if err := os.MkdirAll(dir, mode); err != nil {
+		return fmt.Errorf("socket directory: %w", err)
+	}
+	if gid >= 0 {
+		if err := os.Chown(dir, -1, gid); err != nil {
+			return fmt.Errorf("socket directory group: %w", err)
+		}
+		return os.Chmod(dir, mode) // MkdirAll's mode is filtered by the umask
+	}
+	return nil
 }
 
 // ErrInUse means another daemon answers on the socket.

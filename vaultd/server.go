@@ -72,6 +72,9 @@ type Server struct {
 	wg       sync.WaitGroup
 	draining atomic.Bool
 
+	watchFailed atomic.Bool
+	keyErr      atomic.Pointer[string] // why the gpg key cannot decrypt, if it cannot
+
 	rotMu    sync.Mutex // serialises rotation state changes
 	watchers broker
 }
@@ -127,7 +130,9 @@ func (s *Server) Reload(cfg *config.Config) {
 		allowed[0] = true
 	}
 	s.allowed.Store(&allowed)
-	s.cache.SetTTL(cfg.CacheTTL.Duration)
+	if !s.watchFailed.Load() { // without a store watch, caching stays off
+		s.cache.SetTTL(cfg.CacheTTL.Duration)
+	}
 	s.db.SetRetention(cfg.AuditRetention.Duration)
 }
 
@@ -192,7 +197,8 @@ func (s *Server) watchStore(ctx context.Context) {
 	if err != nil && ctx.Err() == nil {
 		// Without a watch, external edits could be served stale for a TTL:
 		// stop caching rather than serve stale values.
-		s.log.Error("store watch failed; caching disabled", "err", err)
+		s.log.Error("store watch failed; caching disabled until restart", "err", err)
+		s.watchFailed.Store(true)
 		s.cache.SetTTL(0)
 	}
 }
@@ -208,6 +214,26 @@ func (s *Server) sweepCache(ctx context.Context) {
 			s.cache.Sweep()
 		}
 	}
+}
+
+// CheckKey proves, in the background after start, that the store's key
+// decrypts without a prompt; a failure is logged and shown by status. The
+// daemon still serves: other entries' keys may work, and the owner may
+// unlock the agent.
+func (s *Server) CheckKey(ctx context.Context) {
+	kc, ok := s.backend.(interface{ CheckKey(context.Context) error })
+	if !ok {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(s.gpgTimeout.Load()))
+	defer cancel()
+	if err := kc.CheckKey(ctx); err != nil {
+		msg := err.Error()
+		s.keyErr.Store(&msg)
+		s.log.Error("the store's gpg key cannot decrypt without a prompt; reads will fail", "err", err)
+		return
+	}
+	s.keyErr.Store(nil)
 }
 
 // Warm decrypts paths into the cache, for the configured warm-up list.

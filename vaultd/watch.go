@@ -19,8 +19,9 @@ import (
 // subscriber whose token is revoked or expires is disconnected.
 
 const (
-	maxWatchPaths = 1000
-	eventQueue    = 256
+	maxWatchPaths   = 1000
+	eventQueue      = 256
+	revalidateEvery = 2 * time.Second
 )
 
 type subscription struct {
@@ -121,9 +122,31 @@ func (sub *subscription) run() {
 	defer close(sub.stopped)
 	c := sub.c
 	var buf []byte
-	for ev := range sub.events {
+	// A revoked or expired token is noticed at the next event, or within
+	// revalidateEvery when there is none.
+	tick := time.NewTicker(revalidateEvery)
+	defer tick.Stop()
+	for {
+		var ev wire.Event
+		var ok bool
+		select {
+		case ev, ok = <-sub.events:
+		case <-tick.C:
+			if !c.s.stillValid(sub.who) {
+				_ = c.nc.Close()
+				for range sub.events { // until unsubscribe closes it
+				}
+				return
+			}
+			continue
+		}
+		if !ok {
+			return
+		}
 		if !c.s.stillValid(sub.who) {
 			_ = c.nc.Close() // the reader notices and cleans up
+			for range sub.events {
+			}
 			return
 		}
 		buf = buf[:0]
@@ -137,6 +160,8 @@ func (sub *subscription) run() {
 		c.wmu.Unlock()
 		if err != nil {
 			_ = c.nc.Close()
+			for range sub.events {
+			}
 			return
 		}
 	}

@@ -69,6 +69,7 @@ SIGHUP reloads the file; SIGTERM drains connections and stops.`,
 				return err
 			}
 			log := newLogger(stderr, cfg.LogLevel)
+			slog.SetDefault(log) // packages that log through the default obey log_level too
 			reload := make(chan *config.Config, 1)
 			hup := make(chan os.Signal, 1)
 			signal.Notify(hup, syscall.SIGHUP)
@@ -112,7 +113,7 @@ SIGHUP reloads the file; SIGTERM drains connections and stops.`,
 
 func newDev(ctx context.Context, stdout, stderr io.Writer) *cobra.Command {
 	var o daemon.DevOptions
-	var logLevel string
+	var logLevel, cacheTTL string
 	cmd := &cobra.Command{
 		Use:   "dev",
 		Short: "Run a throwaway vault with example secrets, for trying things out",
@@ -125,6 +126,13 @@ everything when it stops (Ctrl-C).`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.Stdout, o.Stderr = stdout, stderr
 			o.Logger = newLogger(stderr, logLevel)
+			if cmd.Flags().Changed("cache-ttl") {
+				ttl, err := config.ParseDuration(cacheTTL)
+				if err != nil {
+					return fmt.Errorf("--cache-ttl: %w", err)
+				}
+				o.CacheTTL = config.Duration{Duration: ttl, Set: true}
+			}
 			return daemon.RunDev(ctx, o)
 		},
 	}
@@ -132,6 +140,7 @@ everything when it stops (Ctrl-C).`,
 	cmd.Flags().BoolVar(&o.Memory, "memory", false, "use the in-memory store even if gpg is installed")
 	cmd.Flags().BoolVar(&o.JSON, "json", false, `print one JSON line {"socket","token",...} instead of export lines`)
 	cmd.Flags().StringVar(&logLevel, "log-level", "warn", "debug, info, warn or error")
+	cmd.Flags().StringVar(&cacheTTL, "cache-ttl", "", "how long decrypted values are cached (0s disables; default 5m)")
 	return cmd
 }
 

@@ -167,7 +167,7 @@ func TestSocketTakeover(t *testing.T) {
 }
 
 // TestSocketActivation: the daemon serves on a socket systemd passes in
-// (LISTEN_FDS), and does not pass LISTEN_* on.
+// (LISTEN_FDS) and does not bind one of its own.
 func TestSocketActivation(t *testing.T) {
 	dir, _ := os.MkdirTemp("", "jva")
 	defer os.RemoveAll(dir)
@@ -273,6 +273,13 @@ func TestAuditUnavailableWhenDiskFull(t *testing.T) {
 		if v, err := c.Get(ctx(t), "svc/token"); err == nil || len(v) > 0 {
 			t.Fatalf("a value left the daemon while the audit log was failing: %v", err)
 		}
+	}
+	// Changes are refused too, and no new raw token is handed out.
+	if _, err := c.TokenCreate(ctx(t), wire.TokenCreateParams{Name: "during-outage", Grants: []wire.GrantJSON{{Pattern: "svc/*", Level: "read"}}}); code(err) != wire.CodeAuditUnavailable {
+		t.Fatalf("token.create while the audit log fails: %v", err)
+	}
+	if err := c.Set(ctx(t), "svc/token", []byte("changed")); code(err) != wire.CodeAuditUnavailable {
+		t.Fatalf("set while the audit log fails: %v", err)
 	}
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)

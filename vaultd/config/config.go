@@ -20,6 +20,9 @@ import (
 	"github.com/BurntSushi/toml"
 )
 
+// ErrConfig is wrapped by every configuration error.
+var ErrConfig = errors.New("config")
+
 // Config is the daemon's configuration. Zero values mean "default"; call
 // Defaults or Load to fill them.
 type Config struct {
@@ -124,7 +127,7 @@ func Load(path string, explicit bool) (*Config, error) {
 	case err == nil:
 		md, err := toml.Decode(string(data), c)
 		if err != nil {
-			return nil, fmt.Errorf("config %s: %w", path, err)
+			return nil, fmt.Errorf("%w %s: %w", ErrConfig, path, err)
 		}
 		if und := md.Undecoded(); len(und) > 0 {
 			var keys []string
@@ -134,13 +137,13 @@ func Load(path string, explicit bool) (*Config, error) {
 				}
 			}
 			if len(keys) > 0 {
-				return nil, fmt.Errorf("config %s: unknown setting(s) %s", path, strings.Join(keys, ", "))
+				return nil, fmt.Errorf("%w %s: unknown setting(s) %s", ErrConfig, path, strings.Join(keys, ", "))
 			}
 		}
 		c.File, c.meta = path, md
 	case errors.Is(err, fs.ErrNotExist) && !explicit:
 	default:
-		return nil, fmt.Errorf("config: %w", err)
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	return c, c.Defaults()
 }
@@ -163,7 +166,7 @@ func (c *Config) Defaults() error {
 		c.Backend = "pass"
 	}
 	if c.Backend != "pass" && c.Backend != "memory" {
-		return fmt.Errorf(`config: backend must be "pass" or "memory"`)
+		return fmt.Errorf(`%w: backend must be "pass" or "memory"`, ErrConfig)
 	}
 	if c.Store == "" {
 		c.Store = DefaultStore()
@@ -207,7 +210,7 @@ func (c *Config) Defaults() error {
 		c.LogLevel = "info"
 	case "debug", "info", "warn", "error":
 	default:
-		return fmt.Errorf("config: log_level must be debug, info, warn or error")
+		return fmt.Errorf("%w: log_level must be debug, info, warn or error", ErrConfig)
 	}
 	return nil
 }
@@ -216,7 +219,7 @@ func (c *Config) Defaults() error {
 func (c *Config) Mode() (os.FileMode, error) {
 	m, err := strconv.ParseUint(c.SocketMode, 8, 32)
 	if err != nil || m&^0o777 != 0 || m&0o007 != 0 {
-		return 0, fmt.Errorf("config: socket_mode %q must be octal like 0600 or 0660, with no access for others", c.SocketMode)
+		return 0, fmt.Errorf("%w: socket_mode %q must be octal like 0600 or 0660, with no access for others", ErrConfig, c.SocketMode)
 	}
 	return os.FileMode(m), nil
 }

@@ -28,6 +28,12 @@ import (
 // DBName is the state database's file name inside the state directory.
 const DBName = "jawn-vault.db"
 
+// Errors Run wraps, so that callers can give hints without reading text.
+var (
+	ErrState = errors.New("state database")
+	ErrStore = errors.New("store")
+)
+
 // Options tune Run.
 type Options struct {
 	Logger *slog.Logger
@@ -63,11 +69,11 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 		return err
 	}
 	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
-		return fmt.Errorf("state directory: %w", err)
+		return fmt.Errorf("%w: directory: %w", ErrState, err)
 	}
 	db, err := sqlite.Open(filepath.Join(cfg.StateDir, DBName))
 	if err != nil {
-		return fmt.Errorf("state database: %w", err)
+		return fmt.Errorf("%w: %w", ErrState, err)
 	}
 	defer db.Close()
 
@@ -82,7 +88,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 	err = be.Check(checkCtx)
 	cancel()
 	if err != nil {
-		return fmt.Errorf("store: %w", err)
+		return fmt.Errorf("%w: %w", ErrStore, err)
 	}
 
 	c := cache.New(cache.Options{TTL: cfg.CacheTTL.Duration, MaxEntries: cfg.CacheMaxEntries, MaxBytes: cfg.CacheMaxBytes})
@@ -112,9 +118,12 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 	if opts.Ready != nil {
 		opts.Ready(sock)
 	}
-	if len(cfg.Warm) > 0 {
-		go srv.Warm(serveCtx, cfg.Warm)
-	}
+	go func() {
+		srv.CheckKey(serveCtx)
+		if len(cfg.Warm) > 0 {
+			srv.Warm(serveCtx, cfg.Warm)
+		}
+	}()
 
 	for {
 		select {
@@ -153,7 +162,7 @@ func openBackend(cfg *config.Config, log *slog.Logger) (backend.Backend, error) 
 	}
 	st, err := passstore.Open(passstore.Options{Dir: cfg.Store, GPG: cfg.GPG, GnuPGHome: cfg.GnuPGHome, Timeout: cfg.GPGTimeout.Duration, Logger: log})
 	if err != nil {
-		return nil, fmt.Errorf("store %s: %w", cfg.Store, err)
+		return nil, fmt.Errorf("%w %s: %w", ErrStore, cfg.Store, err)
 	}
 	return st, nil
 }
@@ -161,9 +170,14 @@ func openBackend(cfg *config.Config, log *slog.Logger) (backend.Backend, error) 
 // warnRestartOnly logs the settings a reload cannot change.
 func warnRestartOnly(log *slog.Logger, old, cur *config.Config) {
 	for name, changed := range map[string]bool{
-		"socket":    old.Socket != cur.Socket,
-		"store":     old.Store != cur.Store || old.Backend != cur.Backend,
-		"state_dir": old.StateDir != cur.StateDir,
+		"socket":               old.Socket != cur.Socket || old.SocketMode != cur.SocketMode || old.SocketGroup != cur.SocketGroup,
+		"store":                old.Store != cur.Store || old.Backend != cur.Backend,
+		"gpg":                  old.GPG != cur.GPG || old.GnuPGHome != cur.GnuPGHome,
+		"state_dir":            old.StateDir != cur.StateDir,
+		"cache_max_entries":    old.CacheMaxEntries != cur.CacheMaxEntries || old.CacheMaxBytes != cur.CacheMaxBytes,
+		"log_level":            old.LogLevel != cur.LogLevel,
+		"warm":                 fmt.Sprint(old.Warm) != fmt.Sprint(cur.Warm),
+		"gpg_timeout (longer)": cur.GPGTimeout.Duration > old.GPGTimeout.Duration,
 	} {
 		if changed {
 			log.Warn("setting changed on reload; it takes effect after a restart", "setting", name)

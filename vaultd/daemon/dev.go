@@ -31,6 +31,10 @@ type DevOptions struct {
 	Stdout io.Writer
 	Stderr io.Writer
 	Logger *slog.Logger
+
+	// CacheTTL overrides the cache lifetime when Set; 0 disables the cache
+	// (vault-bench measures cache misses that way).
+	CacheTTL config.Duration
 }
 
 // DevInfo is what RunDev prints with JSON.
@@ -40,6 +44,8 @@ type DevInfo struct {
 	StateDir string `json:"state_dir"`
 	Store    string `json:"store"`
 	Backend  string `json:"backend"`
+	// GnuPGHome is the generated key's GnuPG home ("" with the memory store).
+	GnuPGHome string `json:"gnupghome"`
 }
 
 // devSecrets are the example entries of a dev vault. They are examples, not
@@ -63,7 +69,7 @@ func RunDev(ctx context.Context, o DevOptions) error {
 	}
 	defer os.RemoveAll(tmp)
 
-	cfg := &config.Config{StateDir: filepath.Join(tmp, "state"), Socket: o.Socket}
+	cfg := &config.Config{StateDir: filepath.Join(tmp, "state"), Socket: o.Socket, CacheTTL: o.CacheTTL}
 	if cfg.Socket == "" {
 		cfg.Socket = filepath.Join(tmp, "jawn-vault.sock")
 	}
@@ -97,9 +103,9 @@ func RunDev(ctx context.Context, o DevOptions) error {
 		}
 	}
 
-	info := DevInfo{StateDir: cfg.StateDir, Store: cfg.Store, Backend: cfg.Backend}
+	info := DevInfo{StateDir: cfg.StateDir, Store: cfg.Store, Backend: cfg.Backend, GnuPGHome: cfg.GnuPGHome}
 	if cfg.Backend == "memory" {
-		info.Store = ""
+		info.Store, info.GnuPGHome = "", ""
 	}
 	var readyErr error
 	ready := func(sock string) {

@@ -54,17 +54,22 @@ func Get(conn net.Conn) (Cred, error) {
 	return Cred{PID: ucred.Pid, UID: ucred.Uid, GID: ucred.Gid}, nil
 }
 
-// Exe returns the executable of pid, or "" if it cannot be read (another
-// user's process, or one that has exited).
+// Exe returns the executable of pid. Reading another user's
+// /proc/<pid>/exe needs ptrace rights, so for such processes it falls back
+// to the command name in parentheses, "(python3)", which any process may
+// read. It returns "" if the process has exited.
 func Exe(pid int32) string {
 	if pid <= 0 {
 		return ""
 	}
-	exe, err := os.Readlink("/proc/" + strconv.Itoa(int(pid)) + "/exe")
-	if err != nil {
-		return ""
+	dir := "/proc/" + strconv.Itoa(int(pid))
+	if exe, err := os.Readlink(dir + "/exe"); err == nil {
+		return exe
 	}
-	return exe
+	if comm, err := os.ReadFile(dir + "/comm"); err == nil && len(comm) > 1 {
+		return "(" + strings.TrimSpace(string(comm)) + ")"
+	}
+	return ""
 }
 
 // Unit returns the systemd unit that pid belongs to ("notify.service",

@@ -16,6 +16,9 @@ package wire
 import (
 	"bytes"
 	"encoding/json"
+	"reflect"
+	"strings"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -33,7 +36,8 @@ type Request struct {
 	Auth string
 	// Method is the method name.
 	Method string
-	// Params is the raw params object, or nil when absent or null.
+	// Params is the raw params object, or nil when absent or null. It is a
+	// slice of the request line, not a copy: valid until the next line.
 	Params json.RawMessage
 }
 
@@ -41,8 +45,26 @@ type rawRequest struct {
 	ID     json.RawMessage `json:"id"`
 	Auth   *string         `json:"auth"`
 	Method *string         `json:"method"`
-	Params json.RawMessage `json:"params"`
+	Params inPlace         `json:"params"`
 }
+
+// inPlace keeps a JSON value as a slice of the decoded input rather than a
+// copy (json.RawMessage copies), so that params, which may carry a value
+// being set, never leave the line buffer that the connection wipes. It is
+// valid only while that buffer is.
+type inPlace []byte
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (r *inPlace) UnmarshalJSON(b []byte) error {
+	*r = b
+	return nil
+}
+
+// skip decodes any JSON value into nothing.
+type skip struct{}
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (skip) UnmarshalJSON([]byte) error { return nil }
 
 // ParseRequest decodes one line. On failure it returns an *Error with code
 // bad_request and, when the line was valid enough to carry one, the id so
@@ -71,6 +93,7 @@ func ParseRequest(line []byte) (Request, json.RawMessage, *Error) {
 		req.Auth = *raw.Auth
 	}
 	if p := bytes.TrimSpace(raw.Params); len(p) > 0 && !bytes.Equal(p, []byte("null")) {
+		// p is a slice of line: valid until the next line is read.
 		if p[0] != '{' {
 			return Request{}, id, Errorf(CodeBadRequest, `"params" must be an object`)
 		}
@@ -106,16 +129,62 @@ func DecodeParams(params json.RawMessage, v any) *Error {
 	return decodeStrict(params, v)
 }
 
+// decodeStrict decodes a JSON object into v, refusing keys that are not
+// exactly one of v's JSON field names (encoding/json would match them
+// case-insensitively). It uses json.Unmarshal rather than a json.Decoder:
+// a Decoder copies its input into a buffer of its own, which would leave an
+// unwiped copy of any value being set.
 func decodeStrict(data []byte, v any) *Error {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	var keys map[string]skip
+	if err := json.Unmarshal(data, &keys); err != nil {
 		return Errorf(CodeBadRequest, "%s", describeJSONError(err))
 	}
-	if dec.More() {
-		return Errorf(CodeBadRequest, "trailing data after the JSON object")
+	if keys == nil {
+		return Errorf(CodeBadRequest, "want a JSON object")
+	}
+	known := fieldNames(reflect.TypeOf(v))
+	for k := range keys {
+		if !known[k] {
+			return Errorf(CodeBadRequest, "unknown field")
+		}
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return Errorf(CodeBadRequest, "%s", describeJSONError(err))
 	}
 	return nil
+}
+
+var fieldCache sync.Map // reflect.Type -> map[string]bool
+
+// fieldNames returns the JSON names of the fields of *struct type t.
+func fieldNames(t reflect.Type) map[string]bool {
+	if m, ok := fieldCache.Load(t); ok {
+		return m.(map[string]bool)
+	}
+	m := map[string]bool{}
+	st := t
+	for st.Kind() == reflect.Pointer {
+		st = st.Elem()
+	}
+	if st.Kind() == reflect.Struct {
+		for i := 0; i < st.NumField(); i++ {
+			f := st.Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			switch {
+			case name == "-":
+			case name != "":
+				m[name] = true
+			case f.Anonymous:
+				for k := range fieldNames(f.Type) {
+					m[k] = true
+				}
+			default:
+				m[f.Name] = true
+			}
+		}
+	}
+	fieldCache.Store(t, m)
+	return m
 }
 
 // describeJSONError turns a decoding error into a message that names the
