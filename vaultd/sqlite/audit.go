@@ -84,7 +84,8 @@ type auditLog struct {
 	loadFail atomic.Bool
 
 	wconn      *sql.Conn // the loader's own connection
-	insert     *sql.Stmt
+	insert     *sql.Stmt // one row
+	insertMany *sql.Stmt // rowsPerInsert rows
 	kick       chan struct{} // cap 1; SetRetention asks for a retention check
 	stop       chan struct{}
 	writerDone chan struct{}
@@ -127,14 +128,18 @@ func (db *DB) startAudit(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	ins, err := conn.PrepareContext(ctx,
-		`INSERT INTO audit (seq, time, request_id, token_id, client, pid, uid, gid, exe, unit, method, path, outcome, code, detail, duration_us)
-		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	ins, err := conn.PrepareContext(ctx, insertSQL(1))
 	if err != nil {
 		conn.Close()
 		return err
 	}
-	db.wconn, db.insert = conn, ins
+	insMany, err := conn.PrepareContext(ctx, insertSQL(rowsPerInsert))
+	if err != nil {
+		ins.Close()
+		conn.Close()
+		return err
+	}
+	db.wconn, db.insert, db.insertMany = conn, ins, insMany
 	if err := db.openJournal(ctx); err != nil {
 		ins.Close()
 		conn.Close()
@@ -204,7 +209,7 @@ func (db *DB) stopAudit() error {
 	close(db.stop)
 	<-db.flusherEnd
 	<-db.writerDone
-	return errors.Join(db.insert.Close(), db.wconn.Close(), db.jf.Close())
+	return errors.Join(db.insert.Close(), db.insertMany.Close(), db.wconn.Close(), db.jf.Close())
 }
 
 // Audit records rec. It does not block on I/O: the record joins the
@@ -512,18 +517,49 @@ func (db *DB) insertRecords(recs []Record) (err error) {
 			_, _ = db.wconn.ExecContext(ctx, "ROLLBACK")
 		}
 	}()
+	// Many rows per statement: the per-statement cost of database/sql and
+	// the driver is most of an insert's cost.
+	args := make([]any, 0, auditColumns*rowsPerInsert)
+	for len(recs) >= rowsPerInsert {
+		args = args[:0]
+		for i := range recs[:rowsPerInsert] {
+			args = appendRecordArgs(args, &recs[i])
+		}
+		if _, err = db.insertMany.ExecContext(ctx, args...); err != nil {
+			return err
+		}
+		recs = recs[rowsPerInsert:]
+	}
 	for i := range recs {
-		r := &recs[i]
-		_, err = db.insert.ExecContext(ctx, r.Seq,
-			r.Time.UnixNano(), nullStr(r.RequestID), nullStr(r.TokenID), nullStr(r.Client),
-			r.PID, r.UID, r.GID, nullStr(r.Exe), nullStr(r.Unit),
-			r.Method, nullStr(r.Path), r.Outcome, nullStr(r.Code), nullStr(r.Detail), r.Duration.Microseconds())
-		if err != nil {
+		if _, err = db.insert.ExecContext(ctx, appendRecordArgs(args[:0], &recs[i])...); err != nil {
 			return err
 		}
 	}
 	_, err = db.wconn.ExecContext(ctx, "COMMIT")
 	return err
+}
+
+const (
+	auditColumns  = 16
+	rowsPerInsert = 64
+)
+
+func insertSQL(rows int) string {
+	q := "INSERT INTO audit (seq, time, request_id, token_id, client, pid, uid, gid, exe, unit, method, path, outcome, code, detail, duration_us) VALUES "
+	for i := range rows {
+		if i > 0 {
+			q += ", "
+		}
+		q += "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+	}
+	return q
+}
+
+func appendRecordArgs(args []any, r *Record) []any {
+	return append(args, r.Seq,
+		r.Time.UnixNano(), nullStr(r.RequestID), nullStr(r.TokenID), nullStr(r.Client),
+		r.PID, r.UID, r.GID, nullStr(r.Exe), nullStr(r.Unit),
+		r.Method, nullStr(r.Path), r.Outcome, nullStr(r.Code), nullStr(r.Detail), r.Duration.Microseconds())
 }
 
 // noteFailure logs a failed batch: always when the log turns unhealthy,

@@ -73,6 +73,14 @@ func ParseRequest(line []byte) (Request, json.RawMessage, *Error) {
 	if !utf8.Valid(line) {
 		return Request{}, nil, Errorf(CodeBadRequest, "request is not valid UTF-8")
 	}
+	if req, ok := parseFast(line); ok {
+		return req, req.ID, nil
+	}
+	return parseStrict(line)
+}
+
+// parseStrict is ParseRequest without the fast path.
+func parseStrict(line []byte) (Request, json.RawMessage, *Error) {
 	trimmed := bytes.TrimSpace(line)
 	if len(trimmed) == 0 || trimmed[0] != '{' {
 		return Request{}, nil, Errorf(CodeBadRequest, "request must be a JSON object")
@@ -125,6 +133,18 @@ func checkID(id json.RawMessage) (json.RawMessage, *Error) {
 func DecodeParams(params json.RawMessage, v any) *Error {
 	if params == nil {
 		return nil
+	}
+	switch p := v.(type) {
+	case *PathParams:
+		if path, ok := pathParamsFast(params, "path"); ok {
+			p.Path = path
+			return nil
+		}
+	case *ListParams:
+		if prefix, ok := pathParamsFast(params, "prefix"); ok {
+			p.Prefix = prefix
+			return nil
+		}
 	}
 	return decodeStrict(params, v)
 }

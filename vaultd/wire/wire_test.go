@@ -168,3 +168,38 @@ func FuzzParseRequest(f *testing.F) {
 		}
 	})
 }
+
+// FuzzFastPath: whatever the fast path accepts, the strict decoder accepts
+// with the same result.
+func FuzzFastPath(f *testing.F) {
+	f.Add([]byte(`{"id":1,"auth":"jv_x","method":"get","params":{"path":"a/b"}}`))
+	f.Add([]byte(` {"method":"list" , "id":"x-1","params":{"prefix":"claude/"}} `))
+	f.Add([]byte(`{"id":-0,"method":"get","params":{"path":"a","path":"b"}}`))
+	f.Add([]byte(`{"id":01,"method":"get"}`))
+	f.Add([]byte(`{"id":1,"method":"get","params":{"path":"a\"}"}}`))
+	f.Add([]byte(`{"id":0,"method":"0","params":{""}}`)) // params must be valid JSON
+	f.Fuzz(func(t *testing.T, line []byte) {
+		if !utf8.Valid(line) {
+			return
+		}
+		fast, ok := wire.ParseFastForTest(line)
+		if !ok {
+			return
+		}
+		strict, _, err := wire.ParseStrictForTest(line)
+		if err != nil {
+			t.Fatalf("fast path accepted what the strict decoder refuses (%v): %q", err, line)
+		}
+		if string(fast.ID) != string(strict.ID) || fast.Auth != strict.Auth || fast.Method != strict.Method || string(fast.Params) != string(strict.Params) {
+			t.Fatalf("fast %+v, strict %+v for %q", fast, strict, line)
+		}
+		for _, key := range []string{"path", "prefix"} {
+			if v, ok := wire.PathParamsFastForTest(fast.Params, key); ok {
+				var m map[string]string
+				if json.Unmarshal(fast.Params, &m) != nil || len(m) != 1 || m[key] != v {
+					t.Fatalf("params fast path %q gave %q", fast.Params, v)
+				}
+			}
+		}
+	})
+}
