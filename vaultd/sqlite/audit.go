@@ -83,9 +83,9 @@ type auditLog struct {
 	loaded   atomic.Int64
 	loadFail atomic.Bool
 
-	wconn      *sql.Conn // the loader's own connection
-	insert     *sql.Stmt // one row
-	insertMany *sql.Stmt // rowsPerInsert rows
+	wconn      *sql.Conn     // the loader's own connection
+	insert     *sql.Stmt     // one row
+	insertMany *sql.Stmt     // rowsPerInsert rows
 	kick       chan struct{} // cap 1; SetRetention asks for a retention check
 	stop       chan struct{}
 	writerDone chan struct{}
