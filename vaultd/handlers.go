@@ -209,13 +209,11 @@ func (cl *call) get(params json.RawMessage) *wire.Error {
 	if s.cache.Get(path, func(v []byte) { c.out = wire.AppendValueResult(c.out, cl.id, v) }) {
 		return nil
 	}
-	gen := s.cache.Generation()
-	v, err := s.backendGet(context.Background(), path)
+	v, err := s.fetch(path)
 	if err != nil {
 		return asWire(err)
 	}
 	c.out = wire.AppendValueResult(c.out, cl.id, v)
-	s.cache.Put(path, v, gen)
 	clear(v)
 	return nil
 }

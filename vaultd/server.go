@@ -75,6 +75,9 @@ type Server struct {
 	watchFailed atomic.Bool
 	keyErr      atomic.Pointer[string] // why the gpg key cannot decrypt, if it cannot
 
+	flightMu sync.Mutex
+	flights  map[vpath.Path]*flight
+
 	rotMu    sync.Mutex // serialises rotation state changes
 	watchers broker
 }
@@ -91,6 +94,7 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		live:    make(map[*conn]struct{}),
 	}
 	s.watchers.subs = make(map[*subscription]struct{})
+	s.flights = make(map[vpath.Path]*flight)
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -253,6 +257,54 @@ func (s *Server) Warm(ctx context.Context, paths []string) {
 		s.cache.Put(p, v, gen)
 		clear(v)
 	}
+}
+
+// fetch reads path from the store for a cache miss and caches it.
+// Concurrent misses on one path share a single gpg run (single flight).
+// Each caller gets its own copy of the value, to wipe when done; the shared
+// plaintext is wiped once every caller has copied it.
+func (s *Server) fetch(path vpath.Path) ([]byte, error) {
+	s.flightMu.Lock()
+	if f := s.flights[path]; f != nil {
+		f.joined.Add(1)
+		s.flightMu.Unlock()
+		<-f.done
+		defer f.joined.Done()
+		if f.err != nil {
+			return nil, f.err
+		}
+		return append([]byte(nil), f.val...), nil
+	}
+	f := &flight{done: make(chan struct{})}
+	s.flights[path] = f
+	s.flightMu.Unlock()
+
+	gen := s.cache.Generation()
+	f.val, f.err = s.backendGet(context.Background(), path)
+	if f.err == nil {
+		s.cache.Put(path, f.val, gen)
+	}
+	var out []byte
+	if f.err == nil {
+		out = append([]byte(nil), f.val...)
+	}
+	s.flightMu.Lock()
+	delete(s.flights, path) // no one joins from here on
+	s.flightMu.Unlock()
+	close(f.done)
+	go func() {
+		f.joined.Wait()
+		clear(f.val)
+	}()
+	return out, f.err
+}
+
+// flight is one gpg run shared by concurrent cache misses on a path.
+type flight struct {
+	done   chan struct{} // closed when val and err are set
+	joined sync.WaitGroup
+	val    []byte
+	err    error
 }
 
 func (s *Server) backendGet(ctx context.Context, p vpath.Path) ([]byte, error) {

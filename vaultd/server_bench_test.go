@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"net"
+	"os"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -54,6 +55,10 @@ func startServer(tb testing.TB) string {
 // get, as the local owner, with the audit log on.
 func BenchmarkGetCacheHit(b *testing.B) {
 	sock := startServer(b)
+	if p := os.Getenv("BENCH_PARALLELISM"); p != "" {
+		n, _ := strconv.Atoi(p)
+		b.SetParallelism(n)
+	}
 	b.RunParallel(func(pb *testing.PB) {
 		c, err := net.Dial("unix", sock)
 		if err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -322,5 +323,46 @@ func TestSetValueRulesAndLimits(t *testing.T) {
 	r.send(`{"id":3,"method":"set","params":{"path":"svc/big","value":"` + strings.Repeat("x", 5000) + `"}}` + "\n")
 	if a := r.answer(); a.Error == nil || a.Error.Code != wire.CodeLineTooLong {
 		t.Fatalf("oversized set: %+v", a.Error)
+	}
+}
+
+// TestConcurrentMissesShareOneGPGRun: many clients missing the cache on
+// one path at once make a single gpg run, counted by a gpg wrapper.
+func TestConcurrentMissesShareOneGPGRun(t *testing.T) {
+	dir := t.TempDir()
+	calls := filepath.Join(dir, "calls")
+	wrapper := filepath.Join(dir, "gpg")
+	real, err := exec.LookPath("gpg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Slow enough that all clients ask while the first run is going on.
+	script := "#!/bin/sh\nfor a in \"$@\"; do [ \"$a\" = --decrypt ] && echo x >> " + calls + " && sleep 0.5; done\nexec " + real + " \"$@\"\n"
+	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	d := start(t, opts{config: "gpg = \"" + wrapper + "\"\n"})
+	testpass.PassInsert(t, gnupgHome, d.store, "svc/token", []byte("shared"))
+	const n = 8
+	errs := make(chan error, n)
+	for range n {
+		c := d.dial("")
+		go func() {
+			v, err := c.Get(ctx(t), "svc/token")
+			if err == nil && string(v) != "shared" {
+				err = fmt.Errorf("got %q", v)
+			}
+			errs <- err
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, _ := os.ReadFile(calls)
+	// The daemon's start-up key check decrypts once too.
+	if runs := strings.Count(string(b), "x"); runs > 2 {
+		t.Fatalf("%d concurrent misses ran gpg --decrypt %d times", n, runs)
 	}
 }
