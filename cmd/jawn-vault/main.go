@@ -108,6 +108,7 @@ SIGHUP reloads the file; SIGTERM drains connections and stops.`,
 	root.SetVersionTemplate("jawn-vault {{.Version}}\n")
 
 	root.AddCommand(newDev(ctx, stdout, stderr))
+	root.AddCommand(newRotator(ctx, stdout, stderr))
 	return root
 }
 

@@ -198,6 +198,21 @@ func InDoubtText(name string) string {
 		"(if not, re-authorise and store a new refresh token), then run `vault-cli rotation clear %s`.", name, name)
 }
 
+// CannotStart: the daemon refuses to start attempts (the token's grants,
+// or the config, are wrong). Once per process per code.
+func (a *Alerts) CannotStart(name, path, code string) {
+	if a == nil {
+		return
+	}
+	a.send("start:"+name+":"+code, a.prefix()+CannotStartText(name, path, code))
+}
+
+// CannotStartText is the text of a CannotStart alert.
+func CannotStartText(name, path, code string) string {
+	return fmt.Sprintf("rotation %s CANNOT START: the daemon answers %s. Check that the rotator's token may write %s "+
+		"(`vault-cli token list`) and that no other rotation uses the name %s for another path.", name, code, path, name)
+}
+
 // Expiring: the token is in the last quarter of its life and its due
 // rotation has not succeeded. Once per process per expiry time.
 func (a *Alerts) Expiring(name, path string, expires, now time.Time, lastError string) {
@@ -213,7 +228,7 @@ func ExpiringText(name, path string, expires, now time.Time, lastError string) s
 	if !expires.After(now) {
 		s = fmt.Sprintf("the token at %s (rotation %s) EXPIRED %s and has not been rotated.", path, name, when(expires))
 	} else {
-		s = fmt.Sprintf("the token at %s (rotation %s) EXPIRES %s (in %s) and has not been rotated.", path, name, when(expires), expires.Sub(now).Round(time.Minute))
+		s = fmt.Sprintf("the token at %s (rotation %s) EXPIRES %s (in %s) and has not been rotated.", path, name, when(expires), Human(expires.Sub(now)))
 	}
 	if lastError != "" {
 		s += " Last error: " + lastError + "."
@@ -222,3 +237,16 @@ func ExpiringText(name, path string, expires, now time.Time, lastError string) s
 }
 
 func when(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") }
+
+// Human formats a duration to the minute ("1h30m"), or to the second
+// under a minute.
+func Human(d time.Duration) string {
+	if d < time.Minute {
+		return d.Round(time.Second).String()
+	}
+	s := strings.TrimSuffix(d.Round(time.Minute).String(), "0s")
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}

@@ -53,32 +53,10 @@ const (
 	DefaultTimeout = 30 * time.Second
 )
 
-// storeBudget bounds how long an attempt keeps trying to store tokens the
-// provider issued. It is below DefaultLease minus DefaultTimeout, so a
-// stuck store becomes "in doubt" rather than racing a second attempt.
-const storeBudget = 75 * time.Second
-
-// Backoff spaces retries of transient failures: Base doubled per failure
-// in the streak, at most Max, with "equal jitter" (a random point in the
-// upper half), and never sooner than the provider's Retry-After.
-type Backoff struct {
-	Base, Max time.Duration
-}
-
-// DefaultBackoff is 30s, 1m, 2m, ... up to 15m.
-var DefaultBackoff = Backoff{Base: 30 * time.Second, Max: 15 * time.Minute}
-
-// Delay is the wait before retry number n (n ≥ 1) given a random r in
-// [0, 1) and the provider's Retry-After.
-func (b Backoff) Delay(n int, retryAfter time.Duration, r float64) time.Duration {
-	d := b.Base
-	for i := 1; i < n && d < b.Max; i++ {
-		d *= 2
-	}
-	d = min(d, b.Max)
-	d = d/2 + time.Duration(r*float64(d/2))
-	return max(d, retryAfter)
-}
+// defaultStoreBudget bounds how long an attempt keeps trying to store
+// tokens the provider issued. It is below DefaultLease minus
+// DefaultTimeout, so a stuck store ends before the lease does.
+const defaultStoreBudget = 75 * time.Second
 
 // Options configure an Engine.
 type Options struct {
@@ -96,6 +74,10 @@ type Options struct {
 	// Joined, when set, is called when a caller joins an attempt already
 	// in flight in this process. Tests use it.
 	Joined func(name string)
+	// StoreBudget bounds how long an attempt keeps trying to store what
+	// the provider issued; zero means 75s, which with the default lease
+	// and timeout ends the attempt before its lease does.
+	StoreBudget time.Duration
 }
 
 // Engine runs rotation attempts. It is safe for concurrent use.
@@ -145,6 +127,9 @@ func NewEngine(o Options) (*Engine, error) {
 	}
 	if e.o.Rand == nil {
 		e.o.Rand = rand.Float64
+	}
+	if e.o.StoreBudget <= 0 {
+		e.o.StoreBudget = defaultStoreBudget
 	}
 	for _, r := range o.Rotations {
 		name := r.Provider.Name()
@@ -240,14 +225,35 @@ func (e *Engine) attempt(ctx context.Context, r *Rotation) Outcome {
 			e.o.Alerts.InDoubt(name)
 		default:
 			out.Err = fmt.Errorf("rotation %s: starting the attempt: %w", name, err)
+			switch code := wire.CodeOf(err); code {
+			case wire.CodePermissionDenied, wire.CodeUnauthenticated, wire.CodeBadRequest, wire.CodeInvalidPath:
+				// A config or grant problem: it will not go away by itself.
+				e.log.Error("rotation cannot start", "rotation", name, "err", err)
+				e.o.Alerts.CannotStart(name, paths.Access, string(code))
+			}
 		}
 		return out
 	}
 	e.o.Alerts.reset("doubt:" + name) // begin succeeded: no longer in doubt
 
+	// Interrupted (shutdown) before the provider answered: nothing was
+	// spent, so the attempt is left to its lease, as a crash would
+	// leave it, rather than counted as a failure.
+	interrupted := func() bool {
+		if ctx.Err() == nil || out.Answered {
+			return false
+		}
+		out.Err = fmt.Errorf("rotation %s: interrupted before the provider answered: %w", name, ctx.Err())
+		e.log.Info("rotation interrupted; its lease will run out", "rotation", name)
+		return true
+	}
+
 	in, f := e.read(ctx, s, paths)
 	defer in.wipe()
 	if f != nil {
+		if interrupted() {
+			return out
+		}
 		return e.fail(ctx, s, r, out, f)
 	}
 	var answeredAt time.Time
@@ -268,6 +274,9 @@ func (e *Engine) attempt(ctx context.Context, r *Rotation) Outcome {
 	cancel()
 	defer res.Wipe()
 	if err != nil {
+		if interrupted() {
+			return out
+		}
 		return e.fail(ctx, s, r, out, AsFailure(err))
 	}
 	in.Answered() // a no-op unless the provider forgot
@@ -283,7 +292,7 @@ func (e *Engine) attempt(ctx context.Context, r *Rotation) Outcome {
 
 	// The provider answered: from here on the old refresh token may be
 	// spent, so storing goes on even if ctx is cancelled (shutdown).
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeBudget)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.o.StoreBudget)
 	defer cancel()
 	if res.RefreshToken != nil && !bytes.Equal(res.RefreshToken, in.RefreshToken) {
 		if paths.Refresh == "" {
@@ -418,106 +427,6 @@ func (e *Engine) store(ctx context.Context, s *session, path string, value []byt
 		}
 		return nil
 	})
-}
-
-// Due is when r should next run, given its last success and the current
-// token's expiry; zero when neither an expiry nor an interval says (the
-// scheduler then runs it once). A rotation never comes due before half
-// of its token's life has passed, so a refresh_before longer than the
-// token's life cannot make it loop.
-func (r *Rotation) Due(lastSuccess, expires *time.Time) time.Time {
-	if r.Interval > 0 {
-		if lastSuccess == nil {
-			return time.Time{}
-		}
-		return lastSuccess.Add(r.Interval)
-	}
-	if expires == nil {
-		return time.Time{}
-	}
-	var life time.Duration
-	if lastSuccess != nil && expires.After(*lastSuccess) {
-		life = expires.Sub(*lastSuccess)
-	}
-	before := r.RefreshBefore
-	if before == 0 {
-		before = life / 3
-	}
-	due := expires.Add(-before)
-	if life > 0 {
-		if floor := lastSuccess.Add(life / 2); due.Before(floor) {
-			due = floor
-		}
-	}
-	return due
-}
-
-// session is one attempt's connection to the daemon, redialled when it
-// breaks. Errors that are not the daemon's answers mean it broke.
-type session struct {
-	connect Connect
-	mu      sync.Mutex
-	v       Vault
-}
-
-func (s *session) call(ctx context.Context, fn func(Vault) error) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.v == nil {
-		v, err := s.connect(ctx)
-		if err != nil {
-			return err
-		}
-		s.v = v
-	}
-	err := fn(s.v)
-	var we *wire.Error
-	if err != nil && !errors.As(err, &we) {
-		_ = s.v.Close()
-		s.v = nil
-	}
-	return err
-}
-
-// retry calls fn until it succeeds, fails in a way retrying cannot fix,
-// or ctx is done; waits grow from 250ms to 5s.
-func (s *session) retry(ctx context.Context, fn func(Vault) error) error {
-	wait := 250 * time.Millisecond
-	for {
-		err := s.call(ctx, fn)
-		switch wire.CodeOf(err) {
-		case "", wire.CodePermissionDenied, wire.CodeUnauthenticated, wire.CodeInvalidPath, wire.CodeBadRequest, wire.CodeNotFound:
-			return err
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return err
-		}
-		wait = min(wait*2, 5*time.Second)
-	}
-}
-
-func (s *session) close() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.v != nil {
-		_ = s.v.Close()
-		s.v = nil
-	}
-}
-
-// describe shortens a daemon or connection error for a Failure's detail:
-// the daemon's messages never carry values, and connection errors name
-// only the socket.
-func describe(err error) string {
-	var we *wire.Error
-	if errors.As(err, &we) {
-		return string(we.Code)
-	}
-	return err.Error()
 }
 
 func fmtDuration(d time.Duration) string {

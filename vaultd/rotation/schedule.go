@@ -89,12 +89,13 @@ const (
 
 // memo is what one rotation's loop remembers between decisions.
 type memo struct {
-	first      bool
-	ranOnce    bool      // succeeded in this process
-	retryAt    time.Time // local retry time, when the daemon could not record one
-	localFails int       // attempts that failed before reaching the provider
-	parked     string
-	kicked     bool
+	first       bool
+	ranOnce     bool      // succeeded in this process
+	retryAt     time.Time // local retry time, when the daemon could not record one
+	localFails  int       // attempts that failed before reaching the provider
+	parked      string
+	kicked      bool
+	statusFails int
 }
 
 func (s *Scheduler) loop(ctx context.Context, r *Rotation) {
@@ -108,13 +109,24 @@ func (s *Scheduler) loop(ctx context.Context, r *Rotation) {
 			if ctx.Err() != nil {
 				return
 			}
-			s.log.Warn("cannot read the rotation state; will retry", "rotation", name, "err", err)
+			if m.statusFails == 0 {
+				s.log.Warn("cannot read the rotation state; will retry", "rotation", name, "err", err)
+			}
+			m.statusFails++
 			wake = now.Add(s.Recheck)
 		} else {
+			if m.statusFails > 0 {
+				s.log.Info("reading the rotation state again", "rotation", name)
+				m.statusFails = 0
+			}
 			run, w := s.decide(r, st, m, now)
 			m.first, m.kicked = false, false
 			if run {
-				s.learn(m, s.e.Rotate(ctx, name), s.clock.Now())
+				out := s.e.Rotate(ctx, name)
+				if out.Err != nil && out.Failure == nil && !errors.Is(out.Err, ErrBusy) && !errors.Is(out.Err, ErrInDoubt) && ctx.Err() == nil {
+					s.log.Warn("rotation attempt did not start; will retry", "rotation", name, "err", out.Err)
+				}
+				s.learn(m, out, s.clock.Now())
 				continue
 			}
 			wake = w

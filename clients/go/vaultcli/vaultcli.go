@@ -146,7 +146,7 @@ Exit status: 0 ok, 1 other error, 64 usage or invalid path, 66 not found,
 	pf.StringVar(&a.socket, "socket", "", "daemon socket (default $VAULT_SOCKET, else $XDG_RUNTIME_DIR/jawn-vault.sock)")
 	pf.StringVar(&a.tokenFn, "token-file", "", "read the token from this file instead of $VAULT_TOKEN")
 	pf.DurationVar(&a.timeout, "timeout", 30*time.Second, "give up after this long")
-	root.AddCommand(a.getCmd(), a.setCmd(), a.rmCmd(), a.listCmd(), a.healthCmd(), a.statusCmd(), a.tokenCmd(), a.auditCmd())
+	root.AddCommand(a.getCmd(), a.setCmd(), a.rmCmd(), a.listCmd(), a.healthCmd(), a.statusCmd(), a.tokenCmd(), a.auditCmd(), a.rotateCmd(), a.rotationCmd())
 	return root
 }
 

@@ -111,8 +111,10 @@ func statusFailure(a *answer, code string, classify func(string) (known, permane
 		}
 	case a.status == http.StatusRequestTimeout, a.status >= 500:
 	default:
+		// Other 4xx, and 3xx (redirects are not followed: they would
+		// resend the credentials elsewhere), need a config fix.
 		known, permanent := classify(code)
-		f.Permanent = permanent || !known && a.status >= 400 && a.status < 500
+		f.Permanent = permanent || !known && a.status >= 300 && a.status < 500
 	}
 	return f
 }

@@ -47,10 +47,19 @@ type Config struct {
 	TokenURL string   // slack, google (defaults above), oauth2 (required)
 	Scopes   []string // oauth2: sent with the refresh request
 	Command  []string // command: argv
-	// HTTPClient makes the requests; nil means a client with the
-	// environment's proxy settings and no overall timeout (the engine
-	// bounds each attempt with a context).
+	// HTTPClient makes the requests; nil means NewHTTPClient().
 	HTTPClient *http.Client
+}
+
+// NewHTTPClient returns the client providers use by default: the
+// environment's proxy settings, no overall timeout (the engine bounds
+// each attempt with a context), and no redirects — a 307 would resend the
+// form, client secret and refresh token included, to another URL.
+func NewHTTPClient() *http.Client {
+	return &http.Client{
+		Transport:     http.DefaultTransport.(*http.Transport).Clone(),
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
 }
 
 // New builds the provider of the given kind.
@@ -59,7 +68,7 @@ func New(kind string, c Config) (rotation.Provider, error) {
 		return nil, fmt.Errorf("provider: a name and an access token path are required")
 	}
 	if c.HTTPClient == nil {
-		c.HTTPClient = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+		c.HTTPClient = NewHTTPClient()
 	}
 	switch kind {
 	case KindSlack:

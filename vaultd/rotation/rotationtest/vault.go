@@ -159,6 +159,9 @@ func (c conn) RotationBegin(_ context.Context, p wire.RotationBeginParams) (wire
 		r = &rot{st: wire.RotationState{Name: p.Name, Path: p.Path, State: wire.RotationIdle}}
 		v.rots[p.Name] = r
 	}
+	if r.st.Path != p.Path {
+		return wire.RotationState{}, wire.Errorf(wire.CodeBadRequest, "rotation %s rotates another path", p.Name)
+	}
 	switch v.view(r).State {
 	case wire.RotationRunning, wire.RotationAnswered:
 		if now.Before(r.lease) {

@@ -89,7 +89,7 @@ func FromConfig(cfg *config.Config) (*Plan, error) {
 		where = "config " + cfg.File
 	}
 	p := &Plan{File: cfg.File, Socket: cfg.Socket}
-	hc := &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+	hc := provider.NewHTTPClient()
 	seen := map[string]bool{}
 	for i, prim := range cfg.Rotation {
 		r, err := decodeRotation(&md, prim, hc)
