@@ -2,6 +2,7 @@ package integration
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -364,5 +365,26 @@ func TestConcurrentMissesShareOneGPGRun(t *testing.T) {
 	// The daemon's start-up key check decrypts once too.
 	if runs := strings.Count(string(b), "x"); runs > 2 {
 		t.Fatalf("%d concurrent misses ran gpg --decrypt %d times", n, runs)
+	}
+}
+
+// TestCLITokenCreateMixedLevels: --grant PATTERN:LEVEL sets a level per
+// grant, and the CLI prints the token once.
+func TestCLITokenCreateMixedLevels(t *testing.T) {
+	d := start(t, opts{})
+	out, errOut, code := d.cli("", nil, "token", "create", "rotator", "--grant", "claude/tokens/slack-bot:write", "--grant", "claude/slack/*", "-p", "read", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var res wire.TokenCreateResult
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatal(err)
+	}
+	got := fmt.Sprint(res.Grants)
+	if got != "[{claude/tokens/slack-bot write} {claude/slack/* read}]" {
+		t.Fatalf("grants %s", got)
+	}
+	if _, errOut, code := d.cli("", nil, "get", "nope/x"); code != 66 || !strings.Contains(errOut, "hint:") && !strings.Contains(errOut, "not_found") {
+		t.Fatalf("get of a missing entry: exit %d, %s", code, errOut)
 	}
 }

@@ -231,6 +231,13 @@ func (a *app) statusCmd() *cobra.Command {
 				}
 				fmt.Fprintf(w, "audit\t%s, %d committed, %d failed, queue %d\n", auditState, s.Audit.Committed, s.Audit.Failed, s.Audit.QueueDepth)
 				fmt.Fprintf(w, "tokens\t%d active\n", s.Tokens.Active)
+				for _, r := range s.Rotations {
+					line := r.State
+					if r.LastError != "" {
+						line += fmt.Sprintf(", %d failures (last %s)", r.Failures, r.LastError)
+					}
+					fmt.Fprintf(w, "rotation %s\t%s, expires %s\n", r.Name, line, timeOr(r.ExpiresAt, "unknown"))
+				}
 				return w.Flush()
 			})
 		},
@@ -253,8 +260,10 @@ func (a *app) tokenCmd() *cobra.Command {
 prints the token. It is shown only this once: the daemon keeps only its hash.
 
 Patterns: "*" matches within one path segment, a "**" segment matches any
-number of segments. Example:
-  vault-cli token create houseofjawn-bot --grant 'claude/tokens/telegram-bot' -p read --uid 1001`,
+number of segments. A grant may carry its own level as PATTERN:LEVEL, which
+overrides -p for that grant. Examples:
+  vault-cli token create houseofjawn-bot --grant 'claude/tokens/telegram-bot' -p read --uid 1001
+  vault-cli token create rotator --grant claude/tokens/slack-bot:write --grant 'claude/slack/*:read'`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(grants) == 0 {
@@ -262,7 +271,8 @@ number of segments. Example:
 			}
 			p := wire.TokenCreateParams{Name: args[0], TTL: ttl}
 			for _, g := range grants {
-				p.Grants = append(p.Grants, wire.GrantJSON{Pattern: g, Level: level})
+				pattern, lvl := splitGrant(g, level)
+				p.Grants = append(p.Grants, wire.GrantJSON{Pattern: pattern, Level: lvl})
 			}
 			if cmd.Flags().Changed("uid") {
 				p.BindUID = &uid
@@ -332,6 +342,17 @@ number of segments. Example:
 	}
 	tok.AddCommand(create, list, revoke)
 	return tok
+}
+
+// splitGrant reads PATTERN:LEVEL, or PATTERN with the default level.
+func splitGrant(g, def string) (string, string) {
+	if i := strings.LastIndexByte(g, ':'); i > 0 {
+		switch g[i+1:] {
+		case "read", "write", "admin":
+			return g[:i], g[i+1:]
+		}
+	}
+	return g, def
 }
 
 func timeOr(t *time.Time, none string) string {
