@@ -1,0 +1,252 @@
+package inject
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+// Exit statuses, after sysexits(3), and the shell's for a program that
+// cannot be run.
+const (
+	ExitOK          = 0
+	ExitError       = 1   // anything else, including a daemon bug (internal)
+	ExitUsage       = 64  // EX_USAGE: bad flags, mappings, token file or paths
+	ExitDataErr     = 65  // EX_DATAERR: a value cannot go in the environment (NUL byte)
+	ExitNotFound    = 66  // EX_NOINPUT: a secret does not exist
+	ExitUnavailable = 69  // EX_UNAVAILABLE: the daemon could not be reached
+	ExitCantCreate  = 73  // EX_CANTCREAT: a --file secret could not be written
+	ExitTempFail    = 75  // EX_TEMPFAIL: busy, store or audit log unavailable
+	ExitDenied      = 77  // EX_NOPERM: unauthenticated or permission denied
+	ExitCannotExec  = 126 // the program exists but cannot be executed
+	ExitNoProgram   = 127 // the program is not found
+)
+
+// Env is what Main needs from the process.
+type Env struct {
+	// Environ is vault-exec's own environment, as os.Environ returns it.
+	Environ []string
+	Stdout  io.Writer
+	Stderr  io.Writer
+	// Exec replaces the process with the program; nil means syscall.Exec.
+	// It only returns on failure.
+	Exec func(argv0 string, argv, envv []string) error
+}
+
+// failure is an error with an exit status, the lines to print and a hint.
+type failure struct {
+	code  int
+	lines []string
+	hint  string
+}
+
+func (f *failure) Error() string { return strings.Join(f.lines, "; ") }
+
+func fail(code int, hint, format string, args ...any) *failure {
+	return &failure{code: code, lines: []string{fmt.Sprintf(format, args...)}, hint: hint}
+}
+
+type options struct {
+	maps, files, mapFiles, keep []string
+	socket, tokenFile           string
+	wait                        time.Duration
+}
+
+// Main runs vault-exec with args (without the program name). On success it
+// does not return: the process becomes the program. It returns the exit
+// status when the program could not be started.
+func Main(ctx context.Context, args []string, env Env) int {
+	var o options
+	cmd := &cobra.Command{
+		Use:   "vault-exec [flags] [--] program [args...]",
+		Short: "Run a program with secrets from jawn-vault in its environment",
+		Long: `vault-exec fetches secrets from jawn-vault, builds a clean environment, and
+replaces itself with the program (execve): same PID, so under systemd the
+program is the unit's main process and gets its signals, and vault-exec's
+exit status is the program's.
+
+Flags stop at the first argument that is not a flag, so
+  vault-exec --map TELEGRAM_BOT_TOKEN=claude/tokens/telegram-bot python bot.py
+runs "python bot.py"; "--" may also end the flags.
+
+The program's environment holds only: PATH HOME USER LOGNAME SHELL LANG LC_*
+TZ TERM, systemd's NOTIFY_SOCKET LISTEN_PID LISTEN_FDS LISTEN_FDNAMES
+INVOCATION_ID JOURNAL_STREAM CREDENTIALS_DIRECTORY RUNTIME_DIRECTORY
+STATE_DIRECTORY CACHE_DIRECTORY LOGS_DIRECTORY CONFIGURATION_DIRECTORY
+WATCHDOG_*, the names given with --keep-env, and the mapped secrets.
+
+The token is read from, in order: --token-file, $VAULT_TOKEN,
+$CREDENTIALS_DIRECTORY/jawn-vault-token (systemd LoadCredential=). Without
+one, the daemon treats its own uid and root as the owner.
+
+If any secret cannot be read, the program is not started.
+Exit status: 64 usage or configuration, 65 a value holds a NUL byte (use
+--file), 66 a secret does not exist, 69 the daemon cannot be reached,
+73 a --file secret cannot be written, 75 temporary failure (busy, gpg, audit
+log), 77 token refused or permission denied, 126 the program cannot be
+executed, 127 the program is not found; otherwise the program's own status.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Args:          cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, argv []string) error {
+			return o.run(cmd.Context(), argv, env)
+		},
+	}
+	fl := cmd.Flags()
+	fl.SetInterspersed(false)
+	fl.StringArrayVar(&o.maps, "map", nil, "NAME=path: put the secret at path in the variable NAME (repeatable)")
+	fl.StringArrayVar(&o.files, "file", nil, "NAME=path: write the secret to a private file and set NAME_FILE to its path (repeatable)")
+	fl.StringArrayVar(&o.mapFiles, "map-file", nil, "read NAME=path lines from this file; # starts a comment (repeatable)")
+	fl.StringArrayVar(&o.keep, "keep-env", nil, "also pass this variable from vault-exec's environment (repeatable)")
+	fl.StringVar(&o.socket, "socket", "", "daemon socket (default $VAULT_SOCKET, else $XDG_RUNTIME_DIR/jawn-vault.sock, else "+SystemSocket+" if it exists)")
+	fl.StringVar(&o.tokenFile, "token-file", "", "read the token from this file")
+	fl.DurationVar(&o.wait, "wait", 0, "keep retrying to reach the daemon for this long (for boot ordering), e.g. 30s")
+	cmd.SetArgs(args)
+	cmd.SetOut(env.Stdout)
+	cmd.SetErr(env.Stderr)
+	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
+		return fail(ExitUsage, "see vault-exec --help", "%v", err)
+	})
+	err := cmd.ExecuteContext(ctx)
+	if err == nil {
+		return ExitOK // --help
+	}
+	var f *failure
+	if !errors.As(err, &f) {
+		f = fail(ExitError, "", "%v", err)
+	}
+	for _, l := range f.lines {
+		fmt.Fprintf(env.Stderr, "vault-exec: error: %s\n", l)
+	}
+	if f.hint != "" {
+		fmt.Fprintf(env.Stderr, "vault-exec: hint: %s\n", f.hint)
+	}
+	return f.code
+}
+
+// mappings gathers --map, --file and --map-file in that order.
+func (o *options) mappings() ([]Mapping, error) {
+	var ms []Mapping
+	for _, s := range o.maps {
+		m, err := ParseMapping(s, "--map", false)
+		if err != nil {
+			return nil, err
+		}
+		ms = append(ms, m)
+	}
+	for _, s := range o.files {
+		m, err := ParseMapping(s, "--file", true)
+		if err != nil {
+			return nil, err
+		}
+		ms = append(ms, m)
+	}
+	for _, name := range o.mapFiles {
+		f, err := os.Open(name)
+		if err != nil {
+			return nil, fmt.Errorf("--map-file: %w", err)
+		}
+		fms, err := ParseMapFile(f, name)
+		f.Close()
+		if err != nil {
+			return nil, err
+		}
+		ms = append(ms, fms...)
+	}
+	return ms, CheckMappings(ms, o.keep)
+}
+
+func (o *options) run(ctx context.Context, argv []string, env Env) error {
+	if len(argv) == 0 {
+		return fail(ExitUsage, "usage: vault-exec [--map NAME=path]... [--] program [args...]", "no program to run")
+	}
+	ms, err := o.mappings()
+	if err != nil {
+		return fail(ExitUsage, "mappings look like TELEGRAM_BOT_TOKEN=claude/tokens/telegram-bot", "%v", err)
+	}
+	progEnv := Scrub(env.Environ, o.keep)
+	pathVar, _ := getEnv(progEnv, "PATH")
+	prog, err := lookPath(argv[0], pathVar)
+	if err != nil {
+		code := ExitNoProgram
+		if errors.Is(err, errNotExecutable) {
+			code = ExitCannotExec
+		}
+		return fail(code, "give the program's absolute path, or check PATH (the program's PATH is vault-exec's own)", "%v", err)
+	}
+	token, _, err := ResolveToken(o.tokenFile, env.Environ)
+	if err != nil {
+		return fail(ExitUsage, "pass --token-file, set VAULT_TOKEN, or hand the token over with LoadCredential=jawn-vault-token:FILE", "%v", err)
+	}
+	socket := o.socket
+	if socket == "" {
+		socket = defaultSocket(env.Environ)
+	}
+
+	values, err := fetchAll(ctx, socket, token, ms, o.wait)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		for _, v := range values {
+			clear(v)
+		}
+	}()
+
+	var files []Mapping
+	for _, m := range ms {
+		if m.File {
+			files = append(files, m)
+		}
+	}
+	var sf *secretFiles
+	if len(files) > 0 {
+		sf, err = writeSecretFiles(fileBase(env.Environ), files, values)
+		if err != nil {
+			return fail(ExitCantCreate, "set RuntimeDirectory= in the unit (vault-exec uses $RUNTIME_DIRECTORY), or make sure /dev/shm is a writable tmpfs",
+				"writing --file secrets: %v", err)
+		}
+	}
+	for _, m := range ms {
+		if m.File {
+			progEnv = setEnv(progEnv, m.EnvName(), sf.paths[m.Name])
+		} else {
+			progEnv = setEnv(progEnv, m.Name, string(values[m.Name]))
+		}
+	}
+	execve := env.Exec
+	if execve == nil {
+		execve = syscall.Exec
+	}
+	err = execve(prog, argv, progEnv)
+	sf.remove()
+	return fail(ExitCannotExec, "check that the program is an executable for this machine", "executing %s: %v", prog, err)
+}
+
+// SystemSocket is the system daemon's socket (deploy/jawn-vault.socket).
+const SystemSocket = "/run/jawn-vault/jawn-vault.sock"
+
+// defaultSocket is vault.DefaultSocket, read from environ rather than from
+// the process so that Main depends on its Env alone, with one addition: a
+// system service has no $XDG_RUNTIME_DIR, so there the system daemon's
+// socket is tried before /run/user/<uid>.
+func defaultSocket(environ []string) string {
+	if s, ok := getEnv(environ, "VAULT_SOCKET"); ok && s != "" {
+		return s
+	}
+	if d, ok := getEnv(environ, "XDG_RUNTIME_DIR"); ok && d != "" {
+		return filepath.Join(d, "jawn-vault.sock")
+	}
+	if _, err := os.Stat(SystemSocket); err == nil {
+		return SystemSocket
+	}
+	return fmt.Sprintf("/run/user/%d/jawn-vault.sock", os.Getuid())
+}

@@ -1,0 +1,3 @@
+import os
+
+DB_URL = os.environ.get("DASHBOARD_DB_URL")
