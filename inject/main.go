@@ -6,12 +6,13 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
+
+	vault "github.com/jamditis/jawn-vault/clients/go/vault"
 )
 
 // Exit statuses, after sysexits(3), and the shell's for a program that
@@ -232,21 +233,13 @@ func (o *options) run(ctx context.Context, argv []string, env Env) error {
 }
 
 // SystemSocket is the system daemon's socket (deploy/jawn-vault.socket).
-const SystemSocket = "/run/jawn-vault/jawn-vault.sock"
+const SystemSocket = vault.SystemSocket
 
 // defaultSocket is vault.DefaultSocket, read from environ rather than from
-// the process so that Main depends on its Env alone, with one addition: a
-// system service has no $XDG_RUNTIME_DIR, so there the system daemon's
-// socket is tried before /run/user/<uid>.
+// the process so that Main depends on its Env alone.
 func defaultSocket(environ []string) string {
-	if s, ok := getEnv(environ, "VAULT_SOCKET"); ok && s != "" {
-		return s
-	}
-	if d, ok := getEnv(environ, "XDG_RUNTIME_DIR"); ok && d != "" {
-		return filepath.Join(d, "jawn-vault.sock")
-	}
-	if _, err := os.Stat(SystemSocket); err == nil {
-		return SystemSocket
-	}
-	return fmt.Sprintf("/run/user/%d/jawn-vault.sock", os.Getuid())
+	return vault.SocketFrom(func(name string) string {
+		v, _ := getEnv(environ, name)
+		return v
+	})
 }

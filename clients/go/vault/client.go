@@ -29,14 +29,24 @@ import (
 // reached or the connection broke.
 var ErrUnavailable = errors.New("jawn-vault daemon unavailable")
 
+// SystemSocket is the system daemon's socket (deploy/jawn-vault.socket).
+const SystemSocket = "/run/jawn-vault/jawn-vault.sock"
+
 // DefaultSocket returns $VAULT_SOCKET, else $XDG_RUNTIME_DIR/jawn-vault.sock,
-// else /run/user/<uid>/jawn-vault.sock.
-func DefaultSocket() string {
-	if s := os.Getenv("VAULT_SOCKET"); s != "" {
+// else SystemSocket if it exists (a system service has no
+// $XDG_RUNTIME_DIR), else /run/user/<uid>/jawn-vault.sock.
+func DefaultSocket() string { return SocketFrom(os.Getenv) }
+
+// SocketFrom is DefaultSocket reading the environment through getenv.
+func SocketFrom(getenv func(string) string) string {
+	if s := getenv("VAULT_SOCKET"); s != "" {
 		return s
 	}
-	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" {
+	if d := getenv("XDG_RUNTIME_DIR"); d != "" {
 		return filepath.Join(d, "jawn-vault.sock")
+	}
+	if _, err := os.Stat(SystemSocket); err == nil {
+		return SystemSocket
 	}
 	return fmt.Sprintf("/run/user/%d/jawn-vault.sock", os.Getuid())
 }
