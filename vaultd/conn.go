@@ -126,7 +126,9 @@ func (d deadlineReader) Read(p []byte) (int, error) {
 	}
 	n, err := c.nc.Read(p)
 	if n > 0 && c.lineStart.IsZero() {
-		c.lineStart = now
+		// The line starts when its first bytes arrive, not when the wait
+		// for them began: a client may idle for minutes first.
+		c.lineStart = time.Now()
 	}
 	return n, err
 }

@@ -238,7 +238,7 @@ func (cl *call) set(params json.RawMessage) ([]byte, *wire.Error) {
 	if p.ValueB64 != nil {
 		value = p.ValueB64
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(s.gpgTimeout.Load()))
+	ctx, cancel := context.WithTimeout(context.Background(), storeOpTimeout)
 	defer cancel()
 	s.cache.Invalidate(path)
 	err := s.backend.Set(ctx, path, value)
@@ -260,7 +260,7 @@ func (cl *call) delete(params json.RawMessage) ([]byte, *wire.Error) {
 		return nil, werr
 	}
 	s := cl.c.s
-	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(s.gpgTimeout.Load()))
+	ctx, cancel := context.WithTimeout(context.Background(), storeOpTimeout)
 	defer cancel()
 	s.cache.Invalidate(path)
 	err := s.backend.Delete(ctx, path)
@@ -283,7 +283,7 @@ func (cl *call) list(params json.RawMessage) ([]byte, *wire.Error) {
 	}
 	cl.rec.Path = prefix
 	s := cl.c.s
-	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(s.gpgTimeout.Load()))
+	ctx, cancel := context.WithTimeout(context.Background(), storeOpTimeout)
 	defer cancel()
 	all, lerr := s.backend.List(ctx, prefix)
 	if lerr != nil {
@@ -297,6 +297,11 @@ func (cl *call) list(params json.RawMessage) ([]byte, *wire.Error) {
 	}
 	return mustJSON(res), nil
 }
+
+// storeOpTimeout bounds a store operation as a whole. The store limits each
+// gpg run to gpg_timeout itself; a write may also queue behind others for
+// the store's lock, which is not the caller's fault.
+const storeOpTimeout = 5 * time.Minute
 
 // asWire extracts the *wire.Error from err.
 func asWire(err error) *wire.Error {

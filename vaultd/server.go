@@ -322,6 +322,8 @@ func mapBackendErr(err error) error {
 		return nil
 	case errors.Is(err, backend.ErrNotFound):
 		return wire.Errorf(wire.CodeNotFound, "no such entry")
+	case errors.Is(err, backend.ErrTooLarge):
+		return wire.Errorf(wire.CodeBadRequest, "the value is larger than the store accepts")
 	case errors.Is(err, backend.ErrRefused):
 		return wire.Errorf(wire.CodeInvalidPath, "entry refused: it leads outside the store")
 	case errors.Is(err, backend.ErrUnavailable):

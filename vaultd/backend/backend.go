@@ -25,6 +25,8 @@ var (
 	// ErrRefused: the path exists but may not be served, for example a
 	// symlink that leads out of the store.
 	ErrRefused = errors.New("entry refused")
+	// ErrTooLarge: a value or entry is over the store's size limit.
+	ErrTooLarge = errors.New("too large")
 )
 
 // Backend is a secret store.

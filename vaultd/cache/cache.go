@@ -50,9 +50,11 @@ type Cache struct {
 	arena      arena
 	closed     bool
 
-	gen    atomic.Uint64
-	hits   atomic.Uint64
-	misses atomic.Uint64
+	gen     atomic.Uint64
+	allGen  uint64                // generation of the last InvalidateAll; under mu
+	pathGen map[vpath.Path]uint64 // generation of each path's last Invalidate; under mu
+	hits    atomic.Uint64
+	misses  atomic.Uint64
 }
 
 type entry struct {
@@ -86,6 +88,7 @@ func New(opts Options) *Cache {
 		maxEntries: opts.MaxEntries,
 		now:        opts.Now,
 		entries:    make(map[vpath.Path]*entry),
+		pathGen:    make(map[vpath.Path]uint64),
 		order:      list.New(),
 		arena:      arena{budget: max(budget, 0)},
 	}
@@ -94,6 +97,12 @@ func New(opts Options) *Cache {
 // Generation returns a token to pass to Put: take it before fetching a
 // value, so a change that lands during the fetch keeps the stale value out.
 func (c *Cache) Generation() uint64 { return c.gen.Load() }
+
+// fresh reports whether a value fetched at generation gen may be stored for
+// p: nothing invalidated p, or everything, since. c.mu is held.
+func (c *Cache) fresh(p vpath.Path, gen uint64) bool {
+	return c.allGen <= gen && c.pathGen[p] <= gen
+}
 
 // Get calls fn with the cached value of p and reports whether there was
 // one. fn runs under the cache's read lock and must not keep the slice or
@@ -117,7 +126,7 @@ func (c *Cache) Get(p vpath.Path, fn func(value []byte)) bool {
 func (c *Cache) Put(p vpath.Path, value []byte, gen uint64) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.closed || c.ttl <= 0 || gen != c.gen.Load() {
+	if c.closed || c.ttl <= 0 || !c.fresh(p, gen) {
 		return false
 	}
 	now := c.now()
@@ -142,21 +151,24 @@ func (c *Cache) Put(p vpath.Path, value []byte, gen uint64) bool {
 	return true
 }
 
-// Invalidate drops p, wiping its value.
+// Invalidate drops p, wiping its value, and keeps out any value of p
+// fetched before now. Values of other paths fetched meanwhile still count.
 func (c *Cache) Invalidate(p vpath.Path) {
-	c.gen.Add(1)
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.pathGen[p] = c.gen.Add(1)
 	if e := c.entries[p]; e != nil {
 		c.remove(e)
 	}
 }
 
-// InvalidateAll drops every entry.
+// InvalidateAll drops every entry and keeps out every value fetched before
+// now.
 func (c *Cache) InvalidateAll() {
-	c.gen.Add(1)
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.allGen = c.gen.Add(1)
+	clear(c.pathGen) // allGen covers them all
 	for c.order.Len() > 0 {
 		c.remove(c.order.Front().Value.(*entry))
 	}
@@ -200,9 +212,9 @@ func (c *Cache) Stats() Stats {
 // Close wipes every value and releases the locked memory. The cache stores
 // nothing afterwards. Close is idempotent.
 func (c *Cache) Close() {
-	c.gen.Add(1)
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.allGen = c.gen.Add(1)
 	if c.closed {
 		return
 	}

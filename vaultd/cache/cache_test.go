@@ -58,9 +58,19 @@ func TestStaleGenerationIsNotStored(t *testing.T) {
 	defer c.Close()
 	p := vpath.MustParse("a")
 	gen := c.Generation()
-	c.Invalidate(vpath.MustParse("unrelated")) // a change lands during the fetch
+	c.Invalidate(vpath.MustParse("unrelated")) // a change elsewhere lands during the fetch
+	if !c.Put(p, []byte("fine"), gen) {
+		t.Fatal("a change to another path kept a fresh value out")
+	}
+	gen = c.Generation()
+	c.Invalidate(p) // a change to p itself lands during the fetch
 	if c.Put(p, []byte("old"), gen) {
-		t.Fatal("a value fetched before a change was stored")
+		t.Fatal("a value fetched before its own change was stored")
+	}
+	gen = c.Generation()
+	c.InvalidateAll()
+	if c.Put(p, []byte("old"), gen) {
+		t.Fatal("a value fetched before an InvalidateAll was stored")
 	}
 	if !c.Put(p, []byte("new"), c.Generation()) {
 		t.Fatal("fresh Put refused")

@@ -52,7 +52,7 @@ func (s *Store) runGPG(ctx context.Context, stdin []byte, sizeHint int, args ...
 	out.wipe()
 	switch {
 	case out.overflow:
-		return nil, fmt.Errorf("%w: gpg produced more than %d bytes", backend.ErrRefused, MaxEntrySize)
+		return nil, fmt.Errorf("%w: gpg produced more than %d bytes", backend.ErrTooLarge, MaxEntrySize)
 	case ctx.Err() != nil:
 		return nil, fmt.Errorf("%w: gpg: %w", backend.ErrUnavailable, ctx.Err())
 	case tctx.Err() != nil:

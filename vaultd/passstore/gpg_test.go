@@ -104,8 +104,8 @@ func TestGPGOutputBounded(t *testing.T) {
 	testpass.PassInsert(t, gnupghome, dir, "x", []byte("v"))
 	gpg := fakeGPG(t, "exec head -c "+strconv.Itoa(MaxEntrySize+4096)+" /dev/zero\n")
 	s, _, _ := openTestStore(t, Options{Dir: dir, GPG: gpg})
-	if _, err := s.Get(context.Background(), "x"); !errors.Is(err, backend.ErrRefused) {
-		t.Errorf("Get with endless output: %v, want ErrRefused", err)
+	if _, err := s.Get(context.Background(), "x"); !errors.Is(err, backend.ErrTooLarge) {
+		t.Errorf("Get with endless output: %v, want ErrTooLarge", err)
 	}
 }
 

@@ -8,7 +8,8 @@
 //   - Every file access goes through an os.Root opened on the store, so no
 //     path and no symlink can reach outside it. A symlink that leads out of
 //     the store (or any absolute symlink, which os.Root refuses) makes the
-//     entry ErrRefused for Get and invisible to List.
+//     entry ErrRefused for Get and invisible to List. Entries and values over
+//     the size limits are ErrTooLarge.
 //   - gpg runs without a shell, with the ciphertext or plaintext on stdin
 //     and the result on stdout, so gpg never opens a path we name. Each run
 //     has a timeout, is killed and reaped when it expires, and its stderr is
@@ -160,7 +161,28 @@ func Open(opts Options) (*Store, error) {
 	if s.log == nil {
 		s.log = slog.Default()
 	}
+	s.removeStaleTemps()
 	return s, nil
+}
+
+// removeStaleTemps deletes the temporary files of writes that a crash
+// interrupted (".<name>.gpg.tmp-<random>"). The entry they were meant to
+// replace is intact: the rename never happened.
+func (s *Store) removeStaleTemps() {
+	_ = fs.WalkDir(s.root.FS(), ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return nil
+		}
+		if d.IsDir() && (d.Name() == ".git" || d.Name() == ".extensions") {
+			return fs.SkipDir
+		}
+		if d.Type().IsRegular() && strings.HasPrefix(d.Name(), ".") && strings.Contains(d.Name(), suffix+tempMarker) {
+			if err := s.root.Remove(p); err == nil {
+				s.log.Info("removed the temporary file of an interrupted write", "file", p)
+			}
+		}
+		return nil
+	})
 }
 
 // Dir returns the store's root directory as an absolute path.
@@ -278,14 +300,14 @@ func (s *Store) readEntry(p vpath.Path) ([]byte, error) {
 	case !fi.Mode().IsRegular():
 		return nil, fmt.Errorf("passstore: %w: %s is not a regular file", backend.ErrRefused, p)
 	case fi.Size() > MaxEntrySize:
-		return nil, fmt.Errorf("passstore: %w: %s is larger than %d bytes", backend.ErrRefused, p, MaxEntrySize)
+		return nil, fmt.Errorf("passstore: %w: %s is larger than %d bytes", backend.ErrTooLarge, p, MaxEntrySize)
 	}
 	data, err := io.ReadAll(io.LimitReader(f, MaxEntrySize+1))
 	if err != nil {
 		return nil, s.fsErr("reading", p, err)
 	}
 	if len(data) > MaxEntrySize {
-		return nil, fmt.Errorf("passstore: %w: %s is larger than %d bytes", backend.ErrRefused, p, MaxEntrySize)
+		return nil, fmt.Errorf("passstore: %w: %s is larger than %d bytes", backend.ErrTooLarge, p, MaxEntrySize)
 	}
 	return data, nil
 }
@@ -294,7 +316,7 @@ func (s *Store) readEntry(p vpath.Path) ([]byte, error) {
 // atomically, then commits it if the store is a git repository.
 func (s *Store) Set(ctx context.Context, p vpath.Path, value []byte) error {
 	if len(value) > MaxValueSize {
-		return fmt.Errorf("passstore: %w: %s: value is larger than %d bytes", backend.ErrRefused, p, MaxValueSize)
+		return fmt.Errorf("passstore: %w: %s: value is larger than %d bytes", backend.ErrTooLarge, p, MaxValueSize)
 	}
 	name := fileName(p)
 	// Replacing a symlink would silently cut an alias (or, for one that

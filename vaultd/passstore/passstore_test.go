@@ -469,14 +469,14 @@ func TestTooLarge(t *testing.T) {
 	t.Parallel()
 	s, dir, _ := newTestStore(t, false)
 	ctx := context.Background()
-	if err := s.Set(ctx, "big", make([]byte, MaxValueSize+1)); !errors.Is(err, backend.ErrRefused) {
-		t.Errorf("Set of %d bytes: %v, want ErrRefused", MaxValueSize+1, err)
+	if err := s.Set(ctx, "big", make([]byte, MaxValueSize+1)); !errors.Is(err, backend.ErrTooLarge) {
+		t.Errorf("Set of %d bytes: %v, want ErrTooLarge", MaxValueSize+1, err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "huge.gpg"), make([]byte, MaxEntrySize+1), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Get(ctx, "huge"); !errors.Is(err, backend.ErrRefused) {
-		t.Errorf("Get of a %d-byte file: %v, want ErrRefused", MaxEntrySize+1, err)
+	if _, err := s.Get(ctx, "huge"); !errors.Is(err, backend.ErrTooLarge) {
+		t.Errorf("Get of a %d-byte file: %v, want ErrTooLarge", MaxEntrySize+1, err)
 	}
 }
 
@@ -515,5 +515,34 @@ func TestDefaultDir(t *testing.T) {
 	t.Setenv("HOME", "/home/someone")
 	if got := DefaultDir(); got != "/home/someone/.password-store" {
 		t.Errorf("DefaultDir = %q", got)
+	}
+}
+
+// TestStaleTempFilesRemovedAtOpen: a write interrupted by a crash leaves
+// its temporary file; the next Open removes it and keeps the entry.
+func TestStaleTempFilesRemovedAtOpen(t *testing.T) {
+	t.Parallel()
+	s, dir, _ := newTestStore(t, false)
+	ctx := context.Background()
+	if err := s.Set(ctx, "svc/x", []byte("old")); err != nil {
+		t.Fatal(err)
+	}
+	stale := filepath.Join(dir, "svc", ".x.gpg"+tempMarker+"0123456789abcdef")
+	if err := os.WriteFile(stale, []byte("half a ciphertext"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	keep := filepath.Join(dir, "svc", ".notes")
+	if err := os.WriteFile(keep, []byte("not ours"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s2, _, _ := openTestStore(t, Options{Dir: dir, GnuPGHome: gnupghome})
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Fatalf("stale temp file survived Open: %v", err)
+	}
+	if _, err := os.Stat(keep); err != nil {
+		t.Fatalf("Open removed a file that is not a temp file: %v", err)
+	}
+	if v, err := s2.Get(ctx, "svc/x"); err != nil || string(v) != "old" {
+		t.Fatalf("entry after cleanup: %q %v", v, err)
 	}
 }

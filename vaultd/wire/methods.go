@@ -51,6 +51,18 @@ type GrantJSON struct {
 	Level   string `json:"level"`
 }
 
+// UnmarshalJSON decodes a grant strictly: unknown keys are refused here
+// too, not only at the top level of params.
+func (g *GrantJSON) UnmarshalJSON(b []byte) error {
+	type plain GrantJSON
+	var p plain
+	if err := decodeStrict(b, &p); err != nil {
+		return err
+	}
+	*g = GrantJSON(p)
+	return nil
+}
+
 // TokenCreateParams are the params of token.create. TTL is a duration such
 // as "720h" or "30d"; BindUID binds the token to one peer uid.
 type TokenCreateParams struct {

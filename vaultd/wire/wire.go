@@ -212,6 +212,8 @@ func fieldNames(t reflect.Type) map[string]bool {
 // unknown field names and offending values, so they are not passed on.
 func describeJSONError(err error) string {
 	switch e := err.(type) {
+	case *Error: // from a strict nested decoder (GrantJSON)
+		return e.Message
 	case *json.SyntaxError:
 		return "malformed JSON"
 	case *json.UnmarshalTypeError:
