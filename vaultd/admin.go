@@ -272,7 +272,7 @@ func (s *Server) Status(ctx context.Context) wire.StatusResult {
 		UptimeS: int64(now.Sub(s.started).Seconds()), Connections: s.conns.Load(), Requests: s.requests.Load(),
 		Cache: wire.CacheStatus{Entries: cs.Entries, Bytes: cs.Bytes, Hits: cs.Hits, Misses: cs.Misses, TTLS: int64(cs.TTL.Seconds())},
 		Store: wire.StoreStatus{Kind: s.storeKind, Dir: s.storeDir, OK: true},
-		Audit: wire.AuditStatus{Healthy: s.db.AuditHealthy(), Committed: as.Committed, Failed: as.Failed, QueueDepth: as.QueueDepth},
+		Audit: wire.AuditStatus{Healthy: s.db.AuditHealthy(), Loading: s.db.AuditLoading(), Committed: as.Committed, Failed: as.Failed, QueueDepth: as.QueueDepth},
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()

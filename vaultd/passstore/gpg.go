@@ -34,7 +34,10 @@ var errOutputTooLarge = errors.New("output too large")
 func (s *Store) runGPG(ctx context.Context, stdin []byte, sizeHint int, args ...string) ([]byte, error) {
 	tctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	full := append([]string{"--batch", "--quiet", "--no-tty"}, args...)
+	// --no-random-seed-file: concurrent gpg runs on one home otherwise queue
+	// on the random_seed file's lock, and under load some hit the timeout
+	// (found with 100 concurrent writers); the kernel's RNG needs no seed.
+	full := append([]string{"--batch", "--quiet", "--no-tty", "--no-random-seed-file"}, args...)
 	cmd := exec.CommandContext(tctx, s.gpg, full...)
 	cmd.Env = s.env
 	cmd.Stdin = bytes.NewReader(stdin)

@@ -77,7 +77,8 @@ type auditLog struct {
 	durable atomic.Int64
 
 	lmu      sync.Mutex
-	lqueue   []Record // journaled, not yet in SQLite
+	lqueue   []Record // journaled, not yet in SQLite (unless spilled)
+	spilled  bool     // lqueue overflowed: load from the journal file instead
 	lkick    chan struct{}
 	fkick    chan struct{}
 	loaded   atomic.Int64
@@ -117,6 +118,9 @@ var errClosedAudit = fmt.Errorf("%w: %w", ErrAuditUnavailable, ErrClosed)
 const (
 	loadThreshold = 1024
 	loadEvery     = 200 * time.Millisecond
+	// maxBacklog bounds the unloaded records held in memory; past it the
+	// loader reads the journal file instead.
+	maxBacklog = 16384
 )
 
 // journalTruncateAt is the journal size past which it is truncated once
@@ -307,8 +311,19 @@ func (db *DB) commitLocked() {
 			slog.Info("audit: writes resumed", "failed_total", db.failed.Load())
 		}
 		db.lmu.Lock()
-		db.lqueue = append(db.lqueue, b.recs...)
-		full := len(db.lqueue) >= loadThreshold
+		switch {
+		case db.spilled:
+			// The loader reads these from the journal file.
+		case len(db.lqueue)+len(b.recs) > maxBacklog:
+			// SQLite has been failing for a while: stop holding copies in
+			// memory. Every record is in the journal, which is not
+			// truncated until SQLite has caught up.
+			db.spilled = true
+			db.lqueue = nil
+		default:
+			db.lqueue = append(db.lqueue, b.recs...)
+		}
+		full := len(db.lqueue) >= loadThreshold || db.spilled
 		db.lmu.Unlock()
 		// The loader runs on its own clock, so that SQLite's cost is paid
 		// per thousand records rather than per request; a full queue or a
@@ -382,11 +397,14 @@ func (db *DB) flush(ctx context.Context) error {
 	return nil
 }
 
+// queueDepth is the number of journaled records not yet in SQLite.
 func (db *DB) queueDepth() int {
-	db.lmu.Lock()
-	defer db.lmu.Unlock()
-	return len(db.lqueue)
+	return int(max(db.durable.Load()-db.loaded.Load(), 0))
 }
+
+// AuditLoading reports whether journaled records are reaching SQLite; false
+// while the database cannot be written (the records wait in the journal).
+func (db *DB) AuditLoading() bool { return !db.loadFail.Load() }
 
 // AuditHealthy reports whether the last audit commit succeeded.
 func (db *DB) AuditHealthy() bool { return !db.unhealthy.Load() }
@@ -466,6 +484,12 @@ func loaderIdle(backlog bool, backoff time.Duration) time.Duration {
 // loadQueued inserts every queued record, then truncates the journal if
 // nothing in it is missing from SQLite.
 func (db *DB) loadQueued() error {
+	db.lmu.Lock()
+	spilled := db.spilled
+	db.lmu.Unlock()
+	if spilled {
+		return db.loadSpilled()
+	}
 	for {
 		db.lmu.Lock()
 		recs := db.lqueue
@@ -500,6 +524,63 @@ func (db *DB) loadQueued() error {
 		}
 	}
 	db.wmu.Unlock()
+	return nil
+}
+
+// loadSpilled loads from the journal file what SQLite lacks, a chunk at a
+// time, after the in-memory queue overflowed. Once caught up (checked while
+// holding the journal lock, so no write slips between), records go through
+// memory again.
+func (db *DB) loadSpilled() error {
+	f, err := os.Open(db.jf.Name())
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	var batch []Record
+	flushBatch := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		if err := db.insertRecords(batch); err != nil {
+			if !db.loadFail.Swap(true) {
+				slog.Error("audit: loading the journal into the database failed; records are safe in the journal and will be retried", "err", err)
+			}
+			return err
+		}
+		db.loaded.Store(batch[len(batch)-1].Seq)
+		batch = batch[:0]
+		return nil
+	}
+	err = scanJournal(f, func(r Record) error {
+		if r.Seq <= db.loaded.Load() {
+			return nil
+		}
+		batch = append(batch, r)
+		if len(batch) == maxBatch {
+			return flushBatch()
+		}
+		return nil
+	})
+	if err == nil {
+		err = flushBatch()
+	}
+	if err != nil {
+		return err
+	}
+	if db.loadFail.Swap(false) {
+		slog.Info("audit: loading resumed")
+	}
+	db.wmu.Lock()
+	defer db.wmu.Unlock()
+	if db.loaded.Load() == db.durable.Load() {
+		db.lmu.Lock()
+		db.spilled = false
+		db.lmu.Unlock()
+		if err := db.jf.Truncate(0); err == nil {
+			db.jbytes = 0
+		}
+	}
 	return nil
 }
 

@@ -254,3 +254,47 @@ func TestJournalEntryRoundTrip(t *testing.T) {
 		t.Fatal("a truncated entry decoded")
 	}
 }
+
+// TestBacklogSpillsToJournal: while SQLite cannot be written, records keep
+// reaching the journal (so answers go out), the copies held in memory stop
+// at maxBacklog, and everything is loaded once SQLite is writable again.
+func TestBacklogSpillsToJournal(t *testing.T) {
+	db := MustOpenDB(t)
+	ctx := context.Background()
+	if _, err := db.wconn.ExecContext(ctx, "PRAGMA query_only = 1"); err != nil {
+		t.Fatal(err)
+	}
+	w := NewWaiter()
+	total := maxBacklog + 3000
+	for i := range total {
+		db.Audit(rec("get", fmt.Sprint(i)), w)
+		if i%500 == 0 {
+			if err := w.Wait(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := w.Wait(); err != nil {
+		t.Fatalf("a journal write failed while only SQLite was read-only: %v", err)
+	}
+	db.lmu.Lock()
+	held, spilled := len(db.lqueue), db.spilled
+	db.lmu.Unlock()
+	if held > maxBacklog || !spilled {
+		t.Fatalf("%d records held in memory (spilled %v); want at most %d", held, spilled, maxBacklog)
+	}
+	eventually(t, "the loader to notice SQLite is read-only", func() bool { return !db.AuditLoading() })
+	if _, err := db.wconn.ExecContext(ctx, "PRAGMA query_only = 0"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the backlog to load", func() bool { return db.AuditStats().QueueDepth == 0 })
+	if n := count(t, db); n != int64(total) {
+		t.Fatalf("%d rows after recovery, want %d", n, total)
+	}
+	db.lmu.Lock()
+	spilled = db.spilled
+	db.lmu.Unlock()
+	if spilled {
+		t.Fatal("still loading from the journal after catching up")
+	}
+}

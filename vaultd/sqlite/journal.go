@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"bufio"
 	"encoding/binary"
 	"errors"
 	"hash/crc32"
@@ -90,6 +91,41 @@ func decodeEntry(p []byte) (Record, error) {
 		return r, errBadEntry
 	}
 	return r, nil
+}
+
+// scanJournal calls fn for each intact record of the journal file f, from
+// the start, without holding the whole file in memory, and stops at a torn
+// or corrupt tail (or one being written right now).
+func scanJournal(f *os.File, fn func(Record) error) error {
+	br := bufio.NewReaderSize(f, 256<<10)
+	var head [8]byte
+	var payload []byte
+	for {
+		if _, err := io.ReadFull(br, head[:]); err != nil {
+			return nil
+		}
+		n := int(binary.LittleEndian.Uint32(head[:]))
+		if n > maxJournalEntry {
+			return nil
+		}
+		if cap(payload) < n {
+			payload = make([]byte, n)
+		}
+		payload = payload[:n]
+		if _, err := io.ReadFull(br, payload); err != nil {
+			return nil
+		}
+		if crc32.Checksum(payload, castagnoli) != binary.LittleEndian.Uint32(head[4:]) {
+			return nil
+		}
+		r, err := decodeEntry(payload)
+		if err != nil {
+			return nil
+		}
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
 }
 
 // readJournal returns the intact records of the journal file f and the

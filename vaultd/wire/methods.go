@@ -191,6 +191,7 @@ type StoreStatus struct {
 // AuditStatus describes the audit log.
 type AuditStatus struct {
 	Healthy    bool   `json:"healthy"`
+	Loading    bool   `json:"loading"` // journaled records are reaching the database
 	Committed  uint64 `json:"committed"`
 	Failed     uint64 `json:"failed"`
 	QueueDepth int    `json:"queue_depth"`
