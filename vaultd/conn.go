@@ -12,8 +12,12 @@ import (
 	"github.com/jamditis/jawn-vault/vaultd/wire"
 )
 
-// maxBatch bounds how many pipelined answers wait for one audit commit.
-const maxBatch = 64
+// maxBatch bounds how many pipelined answers wait for one audit commit,
+// and maxHold how long the first of them may wait.
+const (
+	maxBatch = 64
+	maxHold  = 2 * time.Millisecond
+)
 
 // conn is one client connection.
 type conn struct {
@@ -29,7 +33,8 @@ type conn struct {
 	pending []pending // one per answer in out
 	scratch []byte
 
-	lineStart time.Time
+	lineStart    time.Time
+	pendingSince time.Time // when the oldest pending answer was made
 
 	wmu sync.Mutex    // serialises writes: answers here, events from sub
 	sub *subscription // set by watch
@@ -84,11 +89,19 @@ func (s *Server) serveConn(nc net.Conn) {
 			c.flush()
 			return
 		}
+		// The next line's read timeout starts with its own first bytes,
+		// even when they are already buffered (a long pipeline).
+		c.lineStart = time.Time{}
 		if len(trimSpace(line)) == 0 {
 			continue
 		}
+		if len(c.pending) == 0 {
+			c.pendingSince = time.Now()
+		}
 		c.handle(line)
-		if c.lr.Buffered() == 0 || len(c.pending) >= maxBatch {
+		// Answers wait for one audit write together while the client keeps
+		// sending, but never behind a slow request (a cache miss) for long.
+		if c.lr.Buffered() == 0 || len(c.pending) >= maxBatch || time.Since(c.pendingSince) > maxHold {
 			if !c.flush() {
 				return
 			}

@@ -388,3 +388,41 @@ func TestCLITokenCreateMixedLevels(t *testing.T) {
 		t.Fatalf("get of a missing entry: exit %d, %s", code, errOut)
 	}
 }
+
+// TestSlowPipelineIsNotCutOff: a pipeline whose requests take longer in
+// total than read_timeout is served to the end; the timeout is per line.
+func TestSlowPipelineIsNotCutOff(t *testing.T) {
+	real, err := exec.LookPath("gpg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	slow := filepath.Join(t.TempDir(), "gpg")
+	if err := os.WriteFile(slow, []byte("#!/bin/sh\nsleep 0.05\nexec "+real+" \"$@\"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	d := start(t, opts{args: []string{"--read-timeout", "1s", "--cache-ttl", "0s"}, config: "gpg = \"" + slow + "\"\n"})
+	testpass.PassInsert(t, gnupgHome, d.store, "svc/token", []byte("v"))
+	r := d.raw()
+	const n = 60 // each a real gpg run: seconds in all
+	var sb strings.Builder
+	for i := range n {
+		fmt.Fprintf(&sb, `{"id":%d,"method":"get","params":{"path":"svc/token"}}`+"\n", i)
+	}
+	// The last request is sent in two parts: its first half now, buffered
+	// behind the slow ones, the rest once they are answered.
+	r.send(sb.String() + `{"id":"last","method":"health"`)
+	start := time.Now()
+	for i := range n {
+		a := r.answer()
+		if a.Error != nil || string(a.ID) != fmt.Sprint(i) {
+			t.Fatalf("answer %d: %s %v", i, a.ID, a.Error)
+		}
+	}
+	r.send("}\n")
+	if a := r.answer(); a.Error != nil || string(a.ID) != `"last"` {
+		t.Fatalf("the request finished after a long pipeline: %s %v", a.ID, a.Error)
+	}
+	if took := time.Since(start); took < time.Second {
+		t.Fatalf("the pipeline took %v, under the 1 s read timeout: the test proves nothing", took)
+	}
+}

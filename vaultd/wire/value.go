@@ -50,7 +50,7 @@ func (s *SecretB64) UnmarshalJSON(data []byte) error {
 	n, err := base64.StdEncoding.Decode(out, raw)
 	if err != nil {
 		clear(out)
-		return errors.New("value_b64 is not valid base64")
+		return &Error{Code: CodeBadRequest, Message: "value_b64 is not valid base64 (standard alphabet, with padding)"}
 	}
 	*s = out[:n]
 	return nil
@@ -60,7 +60,8 @@ func (s *SecretB64) UnmarshalJSON(data []byte) error {
 func (s SecretB64) Wipe() { clear(s) }
 
 var (
-	errNotString = errors.New("want a JSON string")
+	errLoneSurrogate = &Error{Code: CodeBadRequest, Message: "a value holds a lone UTF-16 surrogate, which has no UTF-8 form; send the bytes as value_b64"}
+	errNotString     = errors.New("want a JSON string")
 	stringType   = reflect.TypeOf("")
 )
 
@@ -102,20 +103,23 @@ func unquote(data []byte) ([]byte, error) {
 			}
 			i += 4
 			if utf16.IsSurrogate(r) {
-				r2, ok := rune(-1), false
+				// Only a valid pair may follow; a lone surrogate has no
+				// UTF-8 form, and turning it into U+FFFD would change the
+				// value behind the caller's back.
+				var r2 rune = -1
+				ok := false
 				if i+6 < len(data) && data[i+1] == '\\' && data[i+2] == 'u' {
 					r2, ok = hex4(data[i+3:])
 				}
-				if ok {
-					if dec := utf16.DecodeRune(r, r2); dec != utf8.RuneError {
-						r = dec
-						i += 6
-					} else {
-						r = utf8.RuneError
-					}
-				} else {
-					r = utf8.RuneError
+				if !ok {
+					return nil, errLoneSurrogate
 				}
+				dec := utf16.DecodeRune(r, r2)
+				if dec == utf8.RuneError {
+					return nil, errLoneSurrogate
+				}
+				r = dec
+				i += 6
 			}
 			out = utf8.AppendRune(out, r)
 		default:

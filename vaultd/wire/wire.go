@@ -122,6 +122,12 @@ func checkID(id json.RawMessage) (json.RawMessage, *Error) {
 	switch c := id[0]; {
 	case c == '"':
 	case c == '-' || (c >= '0' && c <= '9'):
+		// Integers only: 1e400 or 0.1 do not survive every client's
+		// number type, and the answer must echo the id exactly.
+		s := scanner{b: id}
+		if _, ok := s.integer(); !ok || s.i != len(id) {
+			return nil, Errorf(CodeBadRequest, `a numeric "id" must be an integer`)
+		}
 	default:
 		return nil, Errorf(CodeBadRequest, `"id" must be a string or a number`)
 	}
