@@ -62,7 +62,7 @@ func (s SecretB64) Wipe() { clear(s) }
 var (
 	errLoneSurrogate = &Error{Code: CodeBadRequest, Message: "a value holds a lone UTF-16 surrogate, which has no UTF-8 form; send the bytes as value_b64"}
 	errNotString     = errors.New("want a JSON string")
-	stringType   = reflect.TypeOf("")
+	stringType       = reflect.TypeOf("")
 )
 
 // unquote decodes a JSON string literal (quotes included) into new bytes.
