@@ -28,7 +28,7 @@ dev: build
 # deps installs what the tests need, or names what is missing.
 deps:
 	@missing=""; \
-	for t in gpg:gnupg pass:pass git:git systemd-analyze:systemd python3:python3 node:nodejs npm:npm; do \
+	for t in gpg:gnupg pass:pass git:git systemd-analyze:systemd chromium:chromium python3:python3 node:nodejs npm:npm; do \
 		command -v $${t%%:*} >/dev/null 2>&1 || missing="$$missing $${t##*:}"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -47,6 +47,7 @@ test: deps vet test-go test-fuzz test-e2e test-python test-node
 
 test-go: build
 	JAWN_VAULT_BIN=$(BIN)/jawn-vault VAULT_CLI_BIN=$(BIN)/vault-cli VAULT_EXEC_BIN=$(BIN)/vault-exec \
+		TEST_ARTIFACTS_DIR=$(CURDIR)/out/artifacts \
 		$(GO) test -count=1 -timeout 20m ./...
 
 # Each fuzz target runs briefly on every test run; the seed corpus is in

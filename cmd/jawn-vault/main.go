@@ -109,6 +109,7 @@ SIGHUP reloads the file; SIGTERM drains connections and stops.`,
 
 	root.AddCommand(newDev(ctx, stdout, stderr))
 	root.AddCommand(newRotator(ctx, stdout, stderr))
+	root.AddCommand(newStatusPage(ctx, stdout, stderr))
 	return root
 }
 
