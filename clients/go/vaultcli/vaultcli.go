@@ -51,6 +51,12 @@ type app struct {
 // usageError marks errors in how the command was called.
 type usageError struct{ error }
 
+// exitStatus ends a command with a status and no error message, for
+// commands whose output already says what went wrong (doctor).
+type exitStatus int
+
+func (e exitStatus) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
 // Main runs vault-cli with args and returns the exit status.
 func Main(ctx context.Context, args []string, stdio IO) int {
 	a := &app{io: stdio}
@@ -63,6 +69,10 @@ func Main(ctx context.Context, args []string, stdio IO) int {
 	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return ExitOK
+	}
+	var st exitStatus
+	if errors.As(err, &st) {
+		return int(st)
 	}
 	code := ExitCode(err)
 	fmt.Fprintf(stdio.Stderr, "vault-cli: error: %s\n", describe(err))
@@ -146,7 +156,7 @@ Exit status: 0 ok, 1 other error, 64 usage or invalid path, 66 not found,
 	pf.StringVar(&a.socket, "socket", "", "daemon socket (default $VAULT_SOCKET, else $XDG_RUNTIME_DIR/jawn-vault.sock)")
 	pf.StringVar(&a.tokenFn, "token-file", "", "read the token from this file instead of $VAULT_TOKEN")
 	pf.DurationVar(&a.timeout, "timeout", 30*time.Second, "give up after this long")
-	root.AddCommand(a.getCmd(), a.setCmd(), a.rmCmd(), a.listCmd(), a.healthCmd(), a.statusCmd(), a.tokenCmd(), a.auditCmd(), a.rotateCmd(), a.rotationCmd())
+	root.AddCommand(a.getCmd(), a.setCmd(), a.rmCmd(), a.listCmd(), a.healthCmd(), a.statusCmd(), a.tokenCmd(), a.auditCmd(), a.rotateCmd(), a.rotationCmd(), a.doctorCmd())
 	return root
 }
 
