@@ -6,7 +6,7 @@
  */
 
 import { Buffer } from 'node:buffer';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ClientClosedError, DaemonUnavailableError, ProtocolError, VaultError } from './errors.js';
 import { Connection, ConnectionLost, type SocketFactory } from './connection.js';
@@ -28,7 +28,7 @@ export const DEFAULT_TIMEOUT_MS = 10_000;
 export interface VaultClientOptions {
   /** The daemon's socket. Default: {@link defaultSocketPath}. */
   socketPath?: string;
-  /** The token. Default: `$VAULT_TOKEN`; `""` means no token (the local owner). */
+  /** The token. Default: {@link defaultToken}; `""` means no token (the local owner). */
   token?: string;
   /**
    * Bound on connecting, and on the wait for the daemon's next answer while
@@ -75,6 +75,25 @@ export function defaultSocketPath(): string {
 }
 
 /**
+ * The token, by the same rule as vault-exec: `$VAULT_TOKEN`, else the file
+ * `$CREDENTIALS_DIRECTORY/jawn-vault-token` (systemd's
+ * `LoadCredential=jawn-vault-token:...`), else `""` (no token).
+ */
+export function defaultToken(): string {
+  const token = process.env.VAULT_TOKEN;
+  if (token) return token;
+  const creds = process.env.CREDENTIALS_DIRECTORY;
+  if (creds) {
+    try {
+      return readFileSync(join(creds, 'jawn-vault-token'), 'utf8').trim();
+    } catch {
+      // no credential: no token
+    }
+  }
+  return '';
+}
+
+/**
  * A client for the jawn-vault daemon.
  *
  * The first call connects; `close()` ends the connection and the client
@@ -100,7 +119,7 @@ export class VaultClient {
 
   constructor(options: VaultClientOptions = {}) {
     this.socketPath = options.socketPath || defaultSocketPath();
-    this.#token = options.token ?? process.env.VAULT_TOKEN ?? '';
+    this.#token = options.token ?? defaultToken();
     this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.#maxLine = options.maxLineBytes ?? MAX_RESPONSE_LINE;
     this.#factory = options.socketFactory;

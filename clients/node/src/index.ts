@@ -19,7 +19,7 @@
  * @module
  */
 
-export { VaultClient, DEFAULT_TIMEOUT_MS, SYSTEM_SOCKET, defaultSocketPath } from './client.js';
+export { VaultClient, DEFAULT_TIMEOUT_MS, SYSTEM_SOCKET, defaultSocketPath, defaultToken } from './client.js';
 export type { VaultClientOptions, HealthResult, PathMapping } from './client.js';
 export type { SocketFactory } from './connection.js';
 export { PROTOCOL_VERSION, MAX_RESPONSE_LINE } from './protocol.js';

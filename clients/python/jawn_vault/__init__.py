@@ -32,7 +32,7 @@ from ._errors import (
     UnknownMethod,
     VaultError,
 )
-from ._protocol import PROTOCOL_VERSION, SYSTEM_SOCKET, default_socket_path
+from ._protocol import PROTOCOL_VERSION, SYSTEM_SOCKET, default_socket_path, default_token
 
 __version__ = "1.0.0"
 
@@ -45,6 +45,7 @@ __all__ = [
     "SocketFactory",
     "unix_socket_factory",
     "default_socket_path",
+    "default_token",
     "SYSTEM_SOCKET",
     "VaultError",
     "DaemonUnavailable",

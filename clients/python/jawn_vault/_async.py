@@ -24,6 +24,7 @@ from ._protocol import (
     Value,
     check_path,
     default_socket_path,
+    default_token,
     encode_request,
     parse_response,
     same_id,
@@ -245,7 +246,7 @@ class AsyncVaultClient:
         max_line: int = MAX_RESPONSE_LINE,
     ) -> None:
         self.socket_path: str = socket_path or default_socket_path()
-        self.token: str = os.environ.get("VAULT_TOKEN", "") if token is None else token
+        self.token: str = default_token() if token is None else token
         self.timeout = timeout
         self._factory = socket_factory
         self._max_line = max_line

@@ -19,6 +19,7 @@ from ._protocol import (
     Value,
     check_path,
     default_socket_path,
+    default_token,
     encode_request,
     parse_response,
     same_id,
@@ -73,7 +74,7 @@ class VaultClient:
     ``socket_path`` defaults to :func:`default_socket_path` (``$VAULT_SOCKET``,
     then ``$XDG_RUNTIME_DIR/jawn-vault.sock``, then the system daemon's
     socket if it exists, then ``/run/user/<uid>/jawn-vault.sock``). ``token`` defaults to
-    ``$VAULT_TOKEN``; ``""`` means no token (the daemon treats a peer of its
+    ``$VAULT_TOKEN``, else ``$CREDENTIALS_DIRECTORY/jawn-vault-token``; ``""`` means no token (the daemon treats a peer of its
     own uid without a token as the local owner). ``timeout`` (seconds) bounds
     connecting, sending, and the wait for each answer (a long ``get_many``
     is fine while answers keep coming); ``None`` waits forever.
@@ -100,7 +101,7 @@ class VaultClient:
         max_line: int = MAX_RESPONSE_LINE,
     ) -> None:
         self.socket_path: str = socket_path or default_socket_path()
-        self.token: str = os.environ.get("VAULT_TOKEN", "") if token is None else token
+        self.token: str = default_token() if token is None else token
         self.timeout = timeout
         self._factory: SocketFactory = socket_factory or unix_socket_factory
         self._lock = threading.Lock()

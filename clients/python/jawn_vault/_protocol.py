@@ -82,6 +82,23 @@ def default_socket_path() -> str:
     return f"/run/user/{os.getuid()}/jawn-vault.sock"
 
 
+def default_token() -> str:
+    """The token, by the same rule as vault-exec: ``$VAULT_TOKEN``, else the
+    file ``$CREDENTIALS_DIRECTORY/jawn-vault-token`` (systemd's
+    ``LoadCredential=jawn-vault-token:...``), else ``""`` (no token)."""
+    token = os.environ.get("VAULT_TOKEN")
+    if token:
+        return token
+    creds = os.environ.get("CREDENTIALS_DIRECTORY")
+    if creds:
+        try:
+            with open(os.path.join(creds, "jawn-vault-token"), encoding="utf-8") as f:
+                return f.read().strip()
+        except OSError:
+            pass
+    return ""
+
+
 def encode_request(request_id: RequestID, method: str, params: Params = None, auth: str = "") -> bytes:
     """Encode one request line, newline included.
 

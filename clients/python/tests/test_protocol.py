@@ -21,6 +21,7 @@ from jawn_vault._errors import _BY_CODE, error_from_wire
 from jawn_vault._protocol import (
     LineBuffer,
     default_socket_path,
+    default_token,
     encode_request,
     parse_response,
     same_id,
@@ -227,6 +228,19 @@ class DefaultsTest(unittest.TestCase):
                 self.assertEqual(default_socket_path(), f"/run/user/{os.getuid()}/jawn-vault.sock")
             with mock.patch("os.path.exists", lambda p: p == "/run/jawn-vault/jawn-vault.sock"):
                 self.assertEqual(default_socket_path(), "/run/jawn-vault/jawn-vault.sock")
+
+    def test_token_from_systemd_credential(self) -> None:
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as creds:
+            with open(os.path.join(creds, "jawn-vault-token"), "w", encoding="utf-8") as f:
+                f.write("jv_from_credential\n")
+            with mock.patch.dict(os.environ, {"VAULT_TOKEN": "", "CREDENTIALS_DIRECTORY": creds}):
+                self.assertEqual(default_token(), "jv_from_credential")
+            with mock.patch.dict(os.environ, {"VAULT_TOKEN": "jv_env", "CREDENTIALS_DIRECTORY": creds}):
+                self.assertEqual(default_token(), "jv_env")
+        with mock.patch.dict(os.environ, {"VAULT_TOKEN": "", "CREDENTIALS_DIRECTORY": "/nonexistent"}):
+            self.assertEqual(default_token(), "")
 
     def test_client_reads_environment(self) -> None:
         with mock.patch.dict(os.environ, {"VAULT_SOCKET": "/x/s.sock", "VAULT_TOKEN": "jv_env"}):

@@ -94,6 +94,29 @@ function unitTests(lib, protocol, label) {
       assert.throws(() => protocol.valueBytes({ value: 'a', value_b64: 'YQ==' }), lib.ProtocolError);
     });
 
+    test('token from a systemd credential', () => {
+      const saved = { ...process.env };
+      const { mkdtempSync, writeFileSync, rmSync } = require('node:fs');
+      const { tmpdir } = require('node:os');
+      const { join } = require('node:path');
+      const creds = mkdtempSync(join(tmpdir(), 'vaultsdk-creds-'));
+      try {
+        writeFileSync(join(creds, 'jawn-vault-token'), 'jv_from_credential\n');
+        process.env.CREDENTIALS_DIRECTORY = creds;
+        delete process.env.VAULT_TOKEN;
+        assert.equal(lib.defaultToken(), 'jv_from_credential');
+        process.env.VAULT_TOKEN = 'jv_env';
+        assert.equal(lib.defaultToken(), 'jv_env');
+        delete process.env.VAULT_TOKEN;
+        process.env.CREDENTIALS_DIRECTORY = join(creds, 'missing');
+        assert.equal(lib.defaultToken(), '');
+      } finally {
+        rmSync(creds, { recursive: true, force: true });
+        for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
+        Object.assign(process.env, saved);
+      }
+    });
+
     test('environment defaults', () => {
       const saved = { ...process.env };
       try {
