@@ -71,11 +71,14 @@ func Build(pkg string) (string, error) {
 	name := filepath.Base(pkg)
 	out := filepath.Join(buildDir, name)
 	if p := os.Getenv(strings.ToUpper(strings.ReplaceAll(name, "-", "_")) + "_BIN"); p != "" {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return "", fmt.Errorf("vaulttest: prebuilt %s: %w", name, err)
+		// Copy with cp, not os.WriteFile: a write descriptor held by this
+		// process can leak into a child forked at that moment by another
+		// goroutine, and exec of the binary then fails with "text file
+		// busy" (ETXTBSY). cp's descriptors die with cp.
+		if b, err := exec.Command("cp", p, out).CombinedOutput(); err != nil {
+			return "", fmt.Errorf("vaulttest: prebuilt %s: %v: %s", name, err, b)
 		}
-		if err := os.WriteFile(out, b, 0o755); err != nil {
+		if err := os.Chmod(out, 0o755); err != nil {
 			return "", err
 		}
 		built[pkg] = out

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -43,8 +44,13 @@ func TestEmptyKeyringIsUnavailable(t *testing.T) {
 func fakeGPG(t *testing.T, script string) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "fake-gpg")
-	if err := os.WriteFile(path, []byte("#!/bin/sh\n"+script), 0o700); err != nil {
-		t.Fatal(err)
+	// Written by a child process, not os.WriteFile: these tests run in
+	// parallel with others that fork, and a write descriptor of ours leaked
+	// into such a fork would make exec of the script fail with ETXTBSY.
+	cmd := exec.Command("sh", "-c", `cat > "$0" && chmod 700 "$0"`, path)
+	cmd.Stdin = strings.NewReader("#!/bin/sh\n" + script)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("writing the fake gpg: %v %s", err, out)
 	}
 	return path
 }
