@@ -6,6 +6,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/jamditis/jawn-vault/vaultd/auth"
 	"github.com/jamditis/jawn-vault/vaultd/config"
 	"github.com/jamditis/jawn-vault/vaultd/policy"
 	"github.com/jamditis/jawn-vault/vaultd/sqlite"
@@ -118,6 +119,7 @@ func (cl *call) rotationBegin(params json.RawMessage) ([]byte, *wire.Error) {
 		return nil, wire.Errorf(wire.CodeInDoubt, "rotation %s died after its provider answered; check the token, then run: vault-cli rotation clear %s", p.Name, p.Name)
 	}
 	r.State, r.LastAttempt, r.LeaseUntil = wire.RotationRunning, now, now.Add(lease)
+	r.Attempt = auth.NewID()[len("tok_"):]
 	if err := s.db.PutRotation(ctx, r); err != nil {
 		return nil, wire.Errorf(wire.CodeAuditUnavailable, "the state database could not be written")
 	}
@@ -144,6 +146,9 @@ func (cl *call) rotationMark(params json.RawMessage) ([]byte, *wire.Error) {
 	if r.State != wire.RotationRunning {
 		return nil, wire.Errorf(wire.CodeBadRequest, "rotation %s has no attempt running", p.Name)
 	}
+	if werr := superseded(r, p.Attempt); werr != nil {
+		return nil, werr
+	}
 	r.State = wire.RotationAnswered
 	if err := s.db.PutRotation(ctx, r); err != nil {
 		return nil, wire.Errorf(wire.CodeAuditUnavailable, "the state database could not be written")
@@ -169,6 +174,9 @@ func (cl *call) rotationEnd(params json.RawMessage) ([]byte, *wire.Error) {
 	}
 	if r.State != wire.RotationRunning && r.State != wire.RotationAnswered {
 		return nil, wire.Errorf(wire.CodeBadRequest, "rotation %s has no attempt running", p.Name)
+	}
+	if werr := superseded(r, p.Attempt); werr != nil {
+		return nil, werr
 	}
 	now := s.now()
 	r.State, r.LeaseUntil = wire.RotationIdle, time.Time{}
@@ -241,6 +249,16 @@ func (s *Server) rotationStates(ctx context.Context, grants []policy.Grant) []wi
 	return out
 }
 
+// superseded refuses a mark or end from an attempt other than the current
+// one: its lease ran out and another attempt began. (An empty attempt is
+// accepted, for callers that predate attempt ids.)
+func superseded(r sqlite.Rotation, attempt string) *wire.Error {
+	if attempt != "" && attempt != r.Attempt {
+		return wire.Errorf(wire.CodeBusy, "rotation %s: this attempt's lease ran out and a newer attempt has begun", r.Name)
+	}
+	return nil
+}
+
 func rotationState(r sqlite.Rotation, now time.Time) wire.RotationState {
 	ptr := func(t time.Time) *time.Time {
 		if t.IsZero() {
@@ -253,6 +271,6 @@ func rotationState(r sqlite.Rotation, now time.Time) wire.RotationState {
 		Name: r.Name, Path: r.Path, State: effective(r, now),
 		LastAttempt: ptr(r.LastAttempt), LastSuccess: ptr(r.LastSuccess), ExpiresAt: ptr(r.ExpiresAt),
 		NextDue: ptr(r.NextDue), LeaseUntil: ptr(r.LeaseUntil),
-		Failures: r.Failures, LastError: r.LastError, Permanent: r.Permanent,
+		Failures: r.Failures, LastError: r.LastError, Permanent: r.Permanent, Attempt: r.Attempt,
 	}
 }

@@ -534,7 +534,7 @@ func TestInDoubtRotationFails(t *testing.T) {
 	if _, err := c.RotationBegin(ctx, wire.RotationBeginParams{Name: "canvas", Path: "claude/canvas/student-tracker", Lease: "1s"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.RotationMarkAnswered(ctx, "canvas"); err != nil {
+	if err := c.RotationMarkAnswered(ctx, "canvas", ""); err != nil {
 		t.Fatal(err)
 	}
 	// The attempt "dies" here: its lease runs out after the provider

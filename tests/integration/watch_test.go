@@ -76,13 +76,22 @@ func TestRotationStateMachine(t *testing.T) {
 	if _, err := rot.RotationBegin(ctx(t), begin); code(err) != wire.CodeBusy {
 		t.Fatalf("second begin during a live lease: %v", err)
 	}
-	// The attempt dies before the provider answers: after the lease, a new
-	// attempt may start.
+	// The attempt stalls before the provider answers: after the lease, a
+	// new attempt may start, and the stalled one can no longer mark or end
+	// it (fencing by attempt id).
+	stalled := st.Attempt
 	time.Sleep(1100 * time.Millisecond)
-	if _, err := rot.RotationBegin(ctx(t), begin); err != nil {
-		t.Fatalf("begin after a dead running attempt: %v", err)
+	st, err = rot.RotationBegin(ctx(t), begin)
+	if err != nil || st.Attempt == "" || st.Attempt == stalled {
+		t.Fatalf("begin after a dead running attempt: %+v %v", st, err)
 	}
-	if err := rot.RotationMarkAnswered(ctx(t), "slack"); err != nil {
+	if err := rot.RotationMarkAnswered(ctx(t), "slack", stalled); code(err) != wire.CodeBusy {
+		t.Fatalf("the superseded attempt marked the new one: %v", err)
+	}
+	if _, err := rot.RotationEnd(ctx(t), wire.RotationEndParams{Name: "slack", Attempt: stalled, OK: true}); code(err) != wire.CodeBusy {
+		t.Fatalf("the superseded attempt ended the new one: %v", err)
+	}
+	if err := rot.RotationMarkAnswered(ctx(t), "slack", st.Attempt); err != nil {
 		t.Fatal(err)
 	}
 	exp := time.Now().Add(12 * time.Hour).UTC().Truncate(time.Second)
@@ -94,7 +103,7 @@ func TestRotationStateMachine(t *testing.T) {
 	if _, err := rot.RotationBegin(ctx(t), begin); err != nil {
 		t.Fatal(err)
 	}
-	if err := rot.RotationMarkAnswered(ctx(t), "slack"); err != nil {
+	if err := rot.RotationMarkAnswered(ctx(t), "slack", ""); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(1100 * time.Millisecond)

@@ -20,7 +20,7 @@ type Vault interface {
 	Get(ctx context.Context, path string) ([]byte, error)
 	Set(ctx context.Context, path string, value []byte) error
 	RotationBegin(ctx context.Context, p wire.RotationBeginParams) (wire.RotationState, error)
-	RotationMarkAnswered(ctx context.Context, name string) error
+	RotationMarkAnswered(ctx context.Context, name, attempt string) error
 	RotationEnd(ctx context.Context, p wire.RotationEndParams) (wire.RotationState, error)
 	RotationStatus(ctx context.Context) ([]wire.RotationState, error)
 	Close() error
@@ -263,7 +263,7 @@ func (e *Engine) attempt(ctx context.Context, r *Rotation) Outcome {
 			answeredAt, out.Answered = e.clock.Now(), true
 			mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 			defer cancel()
-			if err := s.call(mctx, func(v Vault) error { return v.RotationMarkAnswered(mctx, name) }); err != nil {
+			if err := s.call(mctx, func(v Vault) error { return v.RotationMarkAnswered(mctx, name, out.Before.Attempt) }); err != nil {
 				e.log.Warn("could not record that the provider answered", "rotation", name, "err", err)
 			}
 		})
@@ -314,7 +314,7 @@ func (e *Engine) attempt(ctx context.Context, r *Rotation) Outcome {
 		out.NextDue = &due
 	}
 	err = s.retry(sctx, func(v Vault) (err error) {
-		out.After, err = v.RotationEnd(sctx, wire.RotationEndParams{Name: name, OK: true, ExpiresAt: out.Expires, NextDue: out.NextDue})
+		out.After, err = v.RotationEnd(sctx, wire.RotationEndParams{Name: name, Attempt: out.Before.Attempt, OK: true, ExpiresAt: out.Expires, NextDue: out.NextDue})
 		return err
 	})
 	if err != nil {
@@ -336,7 +336,7 @@ func (e *Engine) fail(ctx context.Context, s *session, r *Rotation, out Outcome,
 	f.Code = CleanCode(f.Code)
 	out.Failure = f
 	out.Err = fmt.Errorf("rotation %s: %w", name, f)
-	p := wire.RotationEndParams{Name: name, ErrorCode: f.Code, Permanent: f.Permanent}
+	p := wire.RotationEndParams{Name: name, Attempt: out.Before.Attempt, ErrorCode: f.Code, Permanent: f.Permanent}
 	if !f.Permanent {
 		out.RetryAt = e.clock.Now().Add(e.o.Backoff.Delay(out.Before.Failures+1, f.RetryAfter, e.o.Rand())).UTC()
 		p.NextDue = &out.RetryAt

@@ -228,13 +228,15 @@ type RotationBeginParams struct {
 // RotationMarkParams record that the provider answered (Phase
 // "answered"): from here on, a crash leaves the rotation in doubt.
 type RotationMarkParams struct {
-	Name  string `json:"name"`
-	Phase string `json:"phase"`
+	Name    string `json:"name"`
+	Phase   string `json:"phase"`
+	Attempt string `json:"attempt,omitempty"` // from begin; a superseded attempt is refused
 }
 
 // RotationEndParams finish an attempt.
 type RotationEndParams struct {
 	Name      string     `json:"name"`
+	Attempt   string     `json:"attempt,omitempty"` // from begin; a superseded attempt is refused
 	OK        bool       `json:"ok"`
 	ErrorCode string     `json:"error_code,omitempty"` // a provider's error code, never a message
 	Permanent bool       `json:"permanent,omitempty"`  // a person must re-authorise
@@ -260,6 +262,7 @@ type RotationState struct {
 	LastError   string     `json:"last_error,omitempty"`
 	Permanent   bool       `json:"permanent,omitempty"` // last failure needs a person
 	LeaseUntil  *time.Time `json:"lease_until,omitempty"`
+	Attempt     string     `json:"attempt,omitempty"` // the current attempt's id, set by begin
 }
 
 // RotationStatusResult is the result of rotation.status.

@@ -17,9 +17,10 @@ func (c *Client) RotationBegin(ctx context.Context, p wire.RotationBeginParams) 
 	return r, err
 }
 
-// RotationMarkAnswered records that the provider answered.
-func (c *Client) RotationMarkAnswered(ctx context.Context, name string) error {
-	return c.Call(ctx, wire.MethodRotationMark, wire.RotationMarkParams{Name: name, Phase: wire.RotationAnswered}, nil)
+// RotationMarkAnswered records that the provider answered, for the attempt
+// that begin returned ("" skips the check).
+func (c *Client) RotationMarkAnswered(ctx context.Context, name, attempt string) error {
+	return c.Call(ctx, wire.MethodRotationMark, wire.RotationMarkParams{Name: name, Phase: wire.RotationAnswered, Attempt: attempt}, nil)
 }
 
 // RotationEnd finishes an attempt.

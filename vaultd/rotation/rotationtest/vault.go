@@ -29,10 +29,11 @@ import (
 type Vault struct {
 	Clock rotation.Clock
 
-	mu     sync.Mutex
-	values map[string][]byte
-	rots   map[string]*rot
-	ops    []string
+	mu       sync.Mutex
+	values   map[string][]byte
+	rots     map[string]*rot
+	ops      []string
+	attempts int
 	// FailSets makes the next n sets of a path fail (path → n).
 	FailSets map[string]int
 }
@@ -182,10 +183,12 @@ func (c conn) RotationBegin(_ context.Context, p wire.RotationBeginParams) (wire
 	r.st.State, r.lease = wire.RotationRunning, now.Add(lease)
 	t := now
 	r.st.LastAttempt = &t
+	v.attempts++
+	r.st.Attempt = fmt.Sprintf("a%d", v.attempts)
 	return v.view(r), nil
 }
 
-func (c conn) RotationMarkAnswered(_ context.Context, name string) error {
+func (c conn) RotationMarkAnswered(_ context.Context, name, attempt string) error {
 	v := c.v
 	v.mu.Lock()
 	defer v.mu.Unlock()
@@ -193,6 +196,9 @@ func (c conn) RotationMarkAnswered(_ context.Context, name string) error {
 	r := v.rots[name]
 	if r == nil || r.st.State != wire.RotationRunning {
 		return wire.Errorf(wire.CodeBadRequest, "no attempt running")
+	}
+	if attempt != "" && attempt != r.st.Attempt {
+		return wire.Errorf(wire.CodeBusy, "attempt superseded")
 	}
 	r.st.State = wire.RotationAnswered
 	return nil
@@ -210,6 +216,9 @@ func (c conn) RotationEnd(_ context.Context, p wire.RotationEndParams) (wire.Rot
 	r := v.rots[p.Name]
 	if r == nil || r.st.State != wire.RotationRunning && r.st.State != wire.RotationAnswered {
 		return wire.RotationState{}, wire.Errorf(wire.CodeBadRequest, "no attempt running")
+	}
+	if p.Attempt != "" && p.Attempt != r.st.Attempt {
+		return wire.RotationState{}, wire.Errorf(wire.CodeBusy, "attempt superseded")
 	}
 	now := v.Clock.Now()
 	r.st.State, r.lease = wire.RotationIdle, time.Time{}
