@@ -40,6 +40,9 @@ type Telegram struct {
 	BotTokenPath string  `toml:"bot_token_path"`
 	ChatIDs      []int64 `toml:"chat_ids"`
 	APIURL       string  `toml:"api_url"`
+	// Commands makes the rotator answer "/vault" commands from ChatIDs
+	// (read-only; see ops.PollCommands). Default false.
+	Commands bool `toml:"commands"`
 }
 
 // spec is one [[rotation]] table.
@@ -69,7 +72,7 @@ var (
 		provider.KindOAuth2:  append(slices.Clone(oauthKeys), "scopes"),
 		provider.KindCommand: {"command", "refresh_token_path", "client_id_path", "client_secret_path"},
 	}
-	telegramKeys = []string{"bot_token_path", "chat_ids", "api_url"}
+	telegramKeys = []string{"bot_token_path", "chat_ids", "api_url", "commands"}
 )
 
 // Load reads the config file (see config.Load for path and explicit).

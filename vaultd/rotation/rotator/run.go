@@ -16,6 +16,7 @@ import (
 
 	vault "github.com/jamditis/jawn-vault/clients/go/vault"
 	"github.com/jamditis/jawn-vault/vaultd/config"
+	"github.com/jamditis/jawn-vault/vaultd/ops"
 	"github.com/jamditis/jawn-vault/vaultd/rotation"
 	"github.com/jamditis/jawn-vault/vaultd/rotation/telegram"
 	"github.com/jamditis/jawn-vault/vaultd/wire"
@@ -165,6 +166,9 @@ func Run(ctx context.Context, o Options) error {
 
 	s := rotation.NewScheduler(e)
 	go watchInputs(ctx, vault.Options{Socket: socket, Token: token}, plan, s, log)
+	if tg := plan.Telegram; tg != nil && tg.Commands {
+		go ops.RunCommands(ctx, ops.CommandsOptions{Socket: socket, VaultToken: token, BotTokenPath: tg.BotTokenPath, APIURL: tg.APIURL, ChatIDs: tg.ChatIDs, Logger: log})
+	}
 	if err := o.Notify(daemon.SdNotifyReady); err != nil {
 		log.Warn("sd_notify failed", "err", err)
 	}
