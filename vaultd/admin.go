@@ -24,6 +24,14 @@ func (cl *call) requireGlobalAdmin() *wire.Error {
 	return wire.Errorf(wire.CodePermissionDenied, "%s is not an admin (needs a grant of admin on **)", cl.who.describe())
 }
 
+// requireObserver refuses callers that may not read the daemon's state.
+func (cl *call) requireObserver() *wire.Error {
+	if policy.CanObserve(cl.who.grants) {
+		return nil
+	}
+	return wire.Errorf(wire.CodePermissionDenied, "%s may not read the daemon's state (needs admin or status on **)", cl.who.describe())
+}
+
 func validTokenName(n string) bool {
 	if n == "" || len(n) > 64 || strings.HasPrefix(n, "tok_") || n == ownerName {
 		return false
@@ -57,7 +65,10 @@ func (cl *call) tokenCreate(params json.RawMessage) ([]byte, *wire.Error) {
 		if err != nil {
 			return nil, wire.Errorf(wire.CodeBadRequest, "grant: %s", err.Error())
 		}
-		if !cl.covers(g.Pattern) {
+		if lvl == policy.Status && g.Pattern != "**" {
+			return nil, wire.Errorf(wire.CodeBadRequest, `the status level is granted on "**" only`)
+		}
+		if !cl.covers(g.Pattern) || (lvl == policy.Status && !policy.IsGlobalAdmin(cl.who.grants)) {
 			return nil, wire.Errorf(wire.CodePermissionDenied, "%s may not grant access it does not administer", cl.who.describe())
 		}
 		grants = append(grants, policy.Grant{Pattern: g.Pattern, Level: lvl})
@@ -132,7 +143,7 @@ func (cl *call) tokenList(params json.RawMessage) ([]byte, *wire.Error) {
 	if err := wire.DecodeParams(params, &struct{}{}); err != nil {
 		return nil, err
 	}
-	if err := cl.requireGlobalAdmin(); err != nil {
+	if err := cl.requireObserver(); err != nil {
 		return nil, err
 	}
 	s := cl.c.s
@@ -190,7 +201,7 @@ func (cl *call) auditQuery(params json.RawMessage) ([]byte, *wire.Error) {
 	if err := wire.DecodeParams(params, &p); err != nil {
 		return nil, err
 	}
-	if err := cl.requireGlobalAdmin(); err != nil {
+	if err := cl.requireObserver(); err != nil {
 		return nil, err
 	}
 	s := cl.c.s
@@ -256,7 +267,7 @@ func (cl *call) status(params json.RawMessage) ([]byte, *wire.Error) {
 	if err := wire.DecodeParams(params, &struct{}{}); err != nil {
 		return nil, err
 	}
-	if err := cl.requireGlobalAdmin(); err != nil {
+	if err := cl.requireObserver(); err != nil {
 		return nil, err
 	}
 	return mustJSON(cl.c.s.Status(context.Background())), nil

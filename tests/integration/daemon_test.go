@@ -426,3 +426,46 @@ func TestSlowPipelineIsNotCutOff(t *testing.T) {
 		t.Fatalf("the pipeline took %v, under the 1 s read timeout: the test proves nothing", took)
 	}
 }
+
+// TestStatusLevel: a token with status on "**" reads the daemon's state
+// (status, tokens, audit, rotations) and nothing else: no value, no path
+// list, no change. Only a global admin may issue one.
+func TestStatusLevel(t *testing.T) {
+	d := start(t, opts{})
+	testpass.PassInsert(t, gnupgHome, d.store, "svc/token", []byte("SECRET-status-level"))
+	res, err := d.dial("").TokenCreate(ctx(t), wire.TokenCreateParams{Name: "status-page", Grants: []wire.GrantJSON{{Pattern: "**", Level: "status"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := d.dial(res.Token)
+	if _, err := c.Status(ctx(t)); err != nil {
+		t.Fatalf("status: %v", err)
+	}
+	if _, err := c.TokenList(ctx(t)); err != nil {
+		t.Fatalf("token.list: %v", err)
+	}
+	if _, err := c.AuditQuery(ctx(t), wire.AuditQueryParams{Limit: 5}); err != nil {
+		t.Fatalf("audit.query: %v", err)
+	}
+	if _, err := c.Get(ctx(t), "svc/token"); code(err) != wire.CodePermissionDenied {
+		t.Fatalf("a status token read a value: %v", err)
+	}
+	if paths, err := c.List(ctx(t), ""); err != nil || len(paths) != 0 {
+		t.Fatalf("a status token listed paths: %v %v", paths, err)
+	}
+	if _, err := c.TokenCreate(ctx(t), wire.TokenCreateParams{Name: "x", Grants: []wire.GrantJSON{{Pattern: "**", Level: "status"}}}); code(err) != wire.CodePermissionDenied {
+		t.Fatalf("a status token issued a token: %v", err)
+	}
+	if _, err := c.TokenRevoke(ctx(t), "status-page"); code(err) != wire.CodePermissionDenied {
+		t.Fatalf("a status token revoked a token: %v", err)
+	}
+	// A scoped admin may not hand out the status level, and it is "**" only.
+	sub := d.dial(d.token("scoped-admin", nil, "svc/**:admin"))
+	if _, err := sub.TokenCreate(ctx(t), wire.TokenCreateParams{Name: "y", Grants: []wire.GrantJSON{{Pattern: "svc/**", Level: "status"}}}); code(err) != wire.CodeBadRequest {
+		t.Fatalf("status on a narrower pattern: %v", err)
+	}
+	reader := d.dial(d.token("reader", nil, "svc/*:read"))
+	if _, err := reader.Status(ctx(t)); code(err) != wire.CodePermissionDenied {
+		t.Fatalf("a read token read the daemon's state: %v", err)
+	}
+}

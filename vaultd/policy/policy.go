@@ -32,6 +32,13 @@ const (
 	Admin
 )
 
+// Status is a level apart from the path levels: granted on "**", it lets a
+// token read the daemon's own state — status, the token list (never
+// secrets), the audit log and rotation states — and nothing else: no
+// value, no list of paths, no change. It is what a status page or a
+// monitoring check should hold.
+const Status Level = 0x10
+
 // ParseLevel parses "read", "write" or "admin".
 func ParseLevel(s string) (Level, error) {
 	switch s {
@@ -41,8 +48,10 @@ func ParseLevel(s string) (Level, error) {
 		return Write, nil
 	case "admin":
 		return Admin, nil
+	case "status":
+		return Status, nil
 	}
-	return None, errors.New(`level must be "read", "write" or "admin"`)
+	return None, errors.New(`level must be "read", "write", "admin" or "status"`)
 }
 
 // String returns the level's name as the protocol spells it.
@@ -54,6 +63,8 @@ func (l Level) String() string {
 		return "write"
 	case Admin:
 		return "admin"
+	case Status:
+		return "status"
 	}
 	return "none"
 }
@@ -106,7 +117,18 @@ func Allows(grants []Grant, path vpath.Path, level Level) bool {
 		return false
 	}
 	for _, g := range grants {
-		if g.Level >= level && Match(g.Pattern, path) {
+		if g.Level != Status && g.Level >= level && Match(g.Pattern, path) {
+			return true
+		}
+	}
+	return false
+}
+
+// CanObserve reports whether grants may read the daemon's state: global
+// admin, or Status on "**".
+func CanObserve(grants []Grant) bool {
+	for _, g := range grants {
+		if g.Pattern == "**" && (g.Level == Admin || g.Level == Status) {
 			return true
 		}
 	}

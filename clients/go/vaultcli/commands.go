@@ -291,7 +291,7 @@ overrides -p for that grant. Examples:
 		},
 	}
 	create.Flags().StringArrayVar(&grants, "grant", nil, "path pattern to grant (repeatable)")
-	create.Flags().StringVarP(&level, "permission", "p", "read", "level of every grant: read, write or admin")
+	create.Flags().StringVarP(&level, "permission", "p", "read", `level of every grant: read, write, admin, or status (on "**" only: daemon state, no secrets)`)
 	create.Flags().StringVar(&ttl, "ttl", "", `expiry, e.g. "12h" or "30d" (default: none)`)
 	create.Flags().Int64Var(&uid, "uid", 0, "only accept the token from this peer uid")
 	create.Flags().BoolVar(&createJSON, "json", false, "print the token with its id, grants and expiry as JSON")
@@ -348,7 +348,7 @@ overrides -p for that grant. Examples:
 func splitGrant(g, def string) (string, string) {
 	if i := strings.LastIndexByte(g, ':'); i > 0 {
 		switch g[i+1:] {
-		case "read", "write", "admin":
+		case "read", "write", "admin", "status":
 			return g[:i], g[i+1:]
 		}
 	}
