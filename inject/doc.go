@@ -22,9 +22,13 @@
 //
 // # What it deliberately does not do
 //
-// It does not supervise: after execve nothing of vault-exec remains, so it
-// cannot restart the program, forward signals, or refresh secrets while the
-// program runs (restart the unit to pick up a changed secret). It never
+// By default it does not supervise: after execve nothing of vault-exec
+// remains, so it cannot restart the program, forward signals, or refresh
+// secrets while the program runs. With --on-change (supervise.go) it stays
+// as the program's parent instead: it watches the mapped paths on a
+// connection of its own, forwards every signal but SIGCHLD and SIGURG, and
+// on a change restarts the program, signals it after rewriting its --file
+// secrets, or stops it and exits 75 for systemd to restart the unit. It never
 // passes its own token on: VAULT_TOKEN is not on the allowlist and cannot be
 // kept with --keep-env, the token is never an argument, and the connection
 // is closed before execve. (A program that runs as the same uid can still

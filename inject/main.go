@@ -59,6 +59,7 @@ type options struct {
 	maps, files, mapFiles, keep []string
 	socket, tokenFile           string
 	wait                        time.Duration
+	onChange                    string
 }
 
 // Main runs vault-exec with args (without the program name). On success it
@@ -93,7 +94,15 @@ Exit status: 64 usage or configuration, 65 a value holds a NUL byte (use
 --file), 66 a secret does not exist, 69 the daemon cannot be reached,
 73 a --file secret cannot be written, 75 temporary failure (busy, gpg, audit
 log), 77 token refused or permission denied, 126 the program cannot be
-executed, 127 the program is not found; otherwise the program's own status.`,
+executed, 127 the program is not found; otherwise the program's own status.
+
+With --on-change, vault-exec stays as the program's parent instead: it
+watches the mapped paths and, when one changes, either restarts the program
+with fresh secrets (restart), rewrites the --file secrets in place and sends
+the program a signal (signal:NAME, e.g. signal:HUP), or stops the program and
+exits 75 so that systemd restarts the unit (exit). It forwards every signal
+it receives to the program, and exits with the program's status (128+signal
+after a signal death). Under Type=notify, set NotifyAccess=all.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Args:          cobra.ArbitraryArgs,
@@ -110,6 +119,7 @@ executed, 127 the program is not found; otherwise the program's own status.`,
 	fl.StringVar(&o.socket, "socket", "", "daemon socket (default $VAULT_SOCKET, else $XDG_RUNTIME_DIR/jawn-vault.sock, else "+SystemSocket+" if it exists)")
 	fl.StringVar(&o.tokenFile, "token-file", "", "read the token from this file")
 	fl.DurationVar(&o.wait, "wait", 0, "keep retrying to reach the daemon for this long (for boot ordering), e.g. 30s")
+	fl.StringVar(&o.onChange, "on-change", "", "supervise the program and, when a mapped secret changes: restart, signal:NAME or exit (75)")
 	cmd.SetArgs(args)
 	cmd.SetOut(env.Stdout)
 	cmd.SetErr(env.Stderr)
@@ -173,6 +183,15 @@ func (o *options) run(ctx context.Context, argv []string, env Env) error {
 	if err != nil {
 		return fail(ExitUsage, "mappings look like TELEGRAM_BOT_TOKEN=claude/tokens/telegram-bot", "%v", err)
 	}
+	var oc onChange
+	if o.onChange != "" {
+		if oc, err = parseOnChange(o.onChange); err != nil {
+			return fail(ExitUsage, "see vault-exec --help", "%v", err)
+		}
+		if len(ms) == 0 {
+			return fail(ExitUsage, "map at least one secret with --map, --file or --map-file", "--on-change: no mapped secret to watch")
+		}
+	}
 	progEnv := Scrub(env.Environ, o.keep)
 	pathVar, _ := getEnv(progEnv, "PATH")
 	prog, err := lookPath(argv[0], pathVar)
@@ -190,6 +209,12 @@ func (o *options) run(ctx context.Context, argv []string, env Env) error {
 	socket := o.socket
 	if socket == "" {
 		socket = defaultSocket(env.Environ)
+	}
+
+	if o.onChange != "" {
+		s := &supervisor{oc: oc, prog: prog, argv: argv, base: progEnv, ms: ms,
+			opts: vault.Options{Socket: socket, Token: token}, fileDir: fileBase(env.Environ), stderr: env.Stderr}
+		return s.supervise(ctx, o.wait)
 	}
 
 	values, err := fetchAll(ctx, socket, token, ms, o.wait)
