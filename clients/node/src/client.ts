@@ -10,8 +10,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ClientClosedError, DaemonUnavailableError, ProtocolError, VaultError } from './errors.js';
 import { Connection, ConnectionLost, type SocketFactory } from './connection.js';
+import { Watcher, type WatchOptions } from './watch.js';
 import {
   MAX_RESPONSE_LINE,
+  watchParams,
   checkPath,
   encodeRequest,
   setParams,
@@ -205,6 +207,27 @@ export class VaultClient {
         }
       }),
     );
+  }
+
+  /**
+   * Subscribe to changes on a connection of its own (this client's
+   * connection stays free for requests) and resolve with a {@link Watcher}
+   * once the daemon has answered. `paths` lists paths, `prefix` names a
+   * folder; neither watches everything the token may read. Events come only
+   * for paths the token may read (naming an unreadable path is refused with
+   * PermissionDeniedError). The SDK caches nothing, so a `get` after a
+   * `'change'` reads the new value.
+   */
+  async watch(options: WatchOptions = {}): Promise<Watcher> {
+    this.#checkOpen();
+    return Watcher.open({
+      socketPath: this.socketPath,
+      token: this.#token,
+      timeoutMs: this.timeoutMs,
+      maxLine: this.#maxLine,
+      factory: this.#factory,
+      params: watchParams(options),
+    });
   }
 
   async #call(method: string, params: Params): Promise<Record<string, unknown>> {

@@ -22,6 +22,9 @@
 export { VaultClient, DEFAULT_TIMEOUT_MS, SYSTEM_SOCKET, defaultSocketPath, defaultToken } from './client.js';
 export type { VaultClientOptions, HealthResult, PathMapping } from './client.js';
 export type { SocketFactory } from './connection.js';
+export { Watcher } from './watch.js';
+export type { WatchOptions, ChangeEvent, StaleEvent } from './watch.js';
+export type { WatchEvent } from './protocol.js';
 export { PROTOCOL_VERSION, MAX_RESPONSE_LINE } from './protocol.js';
 export {
   VaultError,

@@ -240,3 +240,60 @@ export function valueText(result: Record<string, unknown>): string {
   }
   return raw;
 }
+
+/** One event pushed on a watching connection (no id). */
+export type WatchEvent =
+  | { kind: 'changed'; path: string; version: number }
+  | { kind: 'stale'; path?: undefined; version: number }
+  | { kind: string; path?: string; version: number };
+
+/** The params of `watch`: the listed `paths`, or everything under `prefix`, or (neither) everything readable. */
+export function watchParams(options: { paths?: readonly string[]; prefix?: string } = {}): Record<string, unknown> {
+  const { paths, prefix } = options;
+  if (paths !== undefined && prefix !== undefined) throw new TypeError('watch takes paths or prefix, not both');
+  if (paths !== undefined) {
+    if (!Array.isArray(paths)) throw new TypeError('paths must be an array of strings');
+    if (paths.length === 0) throw new TypeError('paths is empty; omit it to watch everything');
+    return { paths: paths.map((p) => checkPath(p)) };
+  }
+  if (prefix) return { prefix: checkPath(prefix, 'prefix') };
+  return {};
+}
+
+/**
+ * Decode one line read on a *watching* connection: an event (an object
+ * with `event` and no `id`) or an ordinary answer (as parseResponse). Only
+ * watch connections accept events. Unknown event fields are ignored and
+ * unknown kinds passed through.
+ */
+export function parseWatchLine(line: Uint8Array | string): WatchEvent | Response {
+  let obj: unknown;
+  try {
+    obj = JSON.parse(typeof line === 'string' ? line : utf8.decode(line));
+  } catch {
+    throw new ProtocolError('the daemon sent a line that is not valid JSON');
+  }
+  if (!isObject(obj) || !own(obj, 'event')) return parseResponse(line);
+  if (own(obj, 'id')) throw new ProtocolError('the daemon sent an event that carries an id');
+  const kind = obj.event;
+  const version = obj.version;
+  const path = obj.path ?? undefined;
+  if (typeof kind !== 'string' || kind === '') throw new ProtocolError('the daemon sent an event without a kind');
+  if (typeof version !== 'number' || !Number.isInteger(version) || version < 0) {
+    throw new ProtocolError('the daemon sent an event without a valid version');
+  }
+  if (path !== undefined && typeof path !== 'string') {
+    throw new ProtocolError('the daemon sent an event whose path is not a string');
+  }
+  if (kind === 'changed') {
+    if (path === undefined) throw new ProtocolError('the daemon sent a changed event without a path');
+    return { kind, path, version };
+  }
+  if (kind === 'stale') return { kind, version };
+  return path === undefined ? { kind, version } : { kind, path, version };
+}
+
+/** Whether a decoded watch line is an event (not an answer). */
+export function isWatchEvent(x: WatchEvent | Response): x is WatchEvent {
+  return typeof (x as { kind?: unknown }).kind === 'string';
+}

@@ -18,7 +18,9 @@ test('cjs: the package name resolves to the CommonJS build', () => {
 const { vectorTests } = require('./suites/vectors.cjs');
 const { unitTests } = require('./suites/unit.cjs');
 const { daemonTests } = require('./suites/daemon.cjs');
+const { watchTests } = require('./suites/watch.cjs');
 
 vectorTests(lib, protocol, 'cjs');
 unitTests(lib, protocol, 'cjs');
 daemonTests(lib, 'cjs', { esm: false, cwd: pkgRoot });
+watchTests(lib, protocol, 'cjs');

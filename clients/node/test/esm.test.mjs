@@ -8,6 +8,7 @@ import * as protocol from '../dist/protocol.js';
 import { vectorTests } from './suites/vectors.cjs';
 import { unitTests } from './suites/unit.cjs';
 import { daemonTests } from './suites/daemon.cjs';
+import { watchTests } from './suites/watch.cjs';
 
 const pkgRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -21,3 +22,4 @@ test('esm: the package name resolves to the ESM build', () => {
 vectorTests(lib, protocol, 'esm');
 unitTests(lib, protocol, 'esm');
 daemonTests(lib, 'esm', { esm: true, cwd: pkgRoot });
+watchTests(lib, protocol, 'esm');

@@ -32,6 +32,7 @@ from ._errors import (
     UnknownMethod,
     VaultError,
 )
+from ._watch import AsyncWatcher, Event, Watcher
 from ._protocol import PROTOCOL_VERSION, SYSTEM_SOCKET, default_socket_path, default_token
 
 __version__ = "1.0.0"
@@ -42,6 +43,9 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "VaultClient",
     "AsyncVaultClient",
+    "Watcher",
+    "AsyncWatcher",
+    "Event",
     "SocketFactory",
     "unix_socket_factory",
     "default_socket_path",

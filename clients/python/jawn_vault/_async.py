@@ -31,7 +31,9 @@ from ._protocol import (
     set_params,
     value_bytes,
     value_text,
+    watch_params,
 )
+from ._watch import AsyncWatcher
 
 __all__ = ["AsyncVaultClient"]
 
@@ -319,6 +321,24 @@ class AsyncVaultClient:
             return {}
         answers = await self._roundtrip([("get", {"path": p}) for _, p in items], idempotent=True)
         return collect_values(items, answers)
+
+    def watch(
+        self,
+        paths: Optional[Sequence[str]] = None,
+        prefix: Optional[str] = None,
+        timeout: Optional[float] = None,
+    ) -> AsyncWatcher:
+        """Return an :class:`AsyncWatcher`, an async iterator of
+        :class:`Event` on a connection of its own::
+
+            async for event in client.watch(paths=["claude/tokens/slack-bot"]):
+                ...
+
+        It subscribes on the first step (or ``async with``, or ``await
+        watcher.start()``). Arguments as :meth:`VaultClient.watch`.
+        """
+        self._check_open()
+        return AsyncWatcher(self, watch_params(paths, prefix), timeout)
 
     async def _call(self, method: str, params: Params) -> Dict[str, Any]:
         answer = (await self._roundtrip([(method, params)], idempotent=method in IDEMPOTENT))[0]

@@ -8,7 +8,7 @@ import select
 import socket
 import threading
 import time
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ._errors import DaemonUnavailable, ProtocolError, Timeout, VaultError
 from ._protocol import (
@@ -26,7 +26,11 @@ from ._protocol import (
     set_params,
     value_bytes,
     value_text,
+    watch_params,
 )
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ._watch import Watcher
 
 __all__ = ["VaultClient", "SocketFactory", "unix_socket_factory", "DEFAULT_TIMEOUT"]
 
@@ -195,6 +199,29 @@ class VaultClient:
             return {}
         answers = self._roundtrip([("get", {"path": p}) for _, p in items], idempotent=True)
         return collect_values(items, answers)
+
+    def watch(
+        self,
+        paths: Optional[Sequence[str]] = None,
+        prefix: Optional[str] = None,
+        timeout: Optional[float] = None,
+    ) -> "Watcher":
+        """Subscribe to changes and return a :class:`Watcher`, an iterator
+        (and context manager) of :class:`Event`.
+
+        Watches the listed ``paths``, or every path under ``prefix``, or
+        (neither) everything the token may read; events come only for paths
+        the token may read. The watcher has a connection of its own, so
+        this client stays free for requests (a ``get`` after an event
+        reads the new value: the SDK caches nothing). ``timeout`` bounds
+        each wait for an event during iteration (``None``: forever);
+        connecting and the subscription's answer are bounded by the
+        client's timeout.
+        """
+        from ._watch import Watcher
+
+        self._check_open()
+        return Watcher._open(self, watch_params(paths, prefix), timeout)
 
     # -- plumbing ----------------------------------------------------------
 

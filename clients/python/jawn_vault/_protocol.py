@@ -13,7 +13,7 @@ import base64
 import binascii
 import json
 import os
-from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Tuple, Union
+from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
 from ._errors import (
     BinaryValue,
@@ -29,6 +29,9 @@ __all__ = [
     "MAX_RESPONSE_LINE",
     "SYSTEM_SOCKET",
     "Response",
+    "Event",
+    "watch_params",
+    "parse_watch_line",
     "LineBuffer",
     "encode_request",
     "parse_response",
@@ -300,3 +303,68 @@ def value_text(result: Mapping[str, Any]) -> str:
         raise BinaryValue("the value is not UTF-8 text (the daemon sent value_b64); use get_bytes()")
     value_bytes(result)  # refuses lone surrogates, which no daemon sends
     return raw
+
+
+class Event(NamedTuple):
+    """One event pushed on a watching connection.
+
+    ``kind`` is ``"changed"`` (the entry at ``path`` was written or deleted)
+    or ``"stale"`` (the store changed in a way that names no entry, or the
+    watcher fell behind: re-read everything you hold; ``path`` is ``None``).
+    ``version`` increases with every change. Events never carry values.
+    """
+
+    kind: str
+    path: Optional[str]
+    version: int
+
+
+def watch_params(paths: Optional[Sequence[str]] = None, prefix: Optional[str] = None) -> Dict[str, Any]:
+    """The params of ``watch``: the listed ``paths``, or everything under
+    ``prefix``, or (neither) everything the token may read."""
+    if paths is not None and prefix is not None:
+        raise ValueError("watch takes paths or prefix, not both")
+    if paths is not None:
+        if isinstance(paths, (str, bytes)):
+            raise TypeError("paths must be a list of str, not a single string")
+        checked = [check_path(p) for p in paths]
+        if not checked:
+            raise ValueError("paths is empty; pass None to watch everything")
+        return {"paths": checked}
+    if prefix:
+        return {"prefix": check_path(prefix, "prefix")}
+    return {}
+
+
+def parse_watch_line(line: bytes) -> Union[Event, Response]:
+    """Decode one line read on a *watching* connection: an event (a JSON
+    object with ``event`` and no ``id``) or an ordinary answer (as
+    :func:`parse_response`). Only watch connections accept events; the
+    request connection still refuses a line without an id.
+
+    An event must have a string ``event``, a non-negative integer
+    ``version`` and, for ``changed``, a string ``path``. Unknown fields are
+    ignored, and an unknown kind is passed through (a newer daemon may add
+    kinds), so callers should ignore kinds they do not know.
+    """
+    try:
+        text = bytes(line).decode("utf-8")
+        obj = json.loads(text, object_pairs_hook=_unique_pairs, parse_constant=_refuse_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise ProtocolError("the daemon sent a line that is not valid JSON") from None
+    if not isinstance(obj, dict) or "event" not in obj:
+        return parse_response(line)
+    if "id" in obj:
+        raise ProtocolError("the daemon sent an event that carries an id")
+    kind = obj["event"]
+    version = obj.get("version")
+    path = obj.get("path")
+    if not isinstance(kind, str) or not kind:
+        raise ProtocolError("the daemon sent an event without a kind")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 0:
+        raise ProtocolError("the daemon sent an event without a valid version")
+    if path is not None and not isinstance(path, str):
+        raise ProtocolError("the daemon sent an event whose path is not a string")
+    if kind == "changed" and path is None:
+        raise ProtocolError("the daemon sent a changed event without a path")
+    return Event(kind, path if kind != "stale" else None, version)

@@ -12,6 +12,10 @@ import {
   PROTOCOL_VERSION,
   type HealthResult,
   type VaultClientOptions,
+  Watcher,
+  type ChangeEvent,
+  type StaleEvent,
+  type WatchEvent,
 } from '@jawn-vault/client';
 
 const options: VaultClientOptions = { socketPath: '/run/user/1000/jawn-vault.sock', token: 'jv_x', timeoutMs: 5000 };
@@ -60,4 +64,19 @@ export async function usage(): Promise<void> {
       void name;
     }
   }
+}
+
+export async function watching(): Promise<void> {
+  const w: Watcher = await vault.watch({ paths: ['a/b'] });
+  await vault.watch({ prefix: 'a/' });
+  await vault.watch();
+  // @ts-expect-error: paths is a list
+  await vault.watch({ paths: 'a/b' });
+  w.on('change', (ev: ChangeEvent) => void (ev.path + ev.version));
+  w.on('stale', (ev: StaleEvent) => void ev.version);
+  for await (const ev of w) {
+    const e: WatchEvent = ev;
+    void e;
+  }
+  await w.close();
 }
