@@ -2,12 +2,11 @@ package vaultd
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/jamditis/jawn-vault/vaultd/auth"
 	"github.com/jamditis/jawn-vault/vaultd/policy"
 	"github.com/jamditis/jawn-vault/vaultd/sqlite"
 	"github.com/jamditis/jawn-vault/vaultd/wire"
@@ -102,9 +101,9 @@ func (s *Server) authenticate(c *conn, raw string) (principal, *wire.Error, stri
 	if len(raw) > maxTokenLen {
 		return principal{}, errBadToken, "oversized token"
 	}
-	hash := sha256.Sum256([]byte(raw))
+	hash := auth.Hash(raw)
 	t := (*s.tokens.cur.Load())[hash]
-	if t == nil || subtle.ConstantTimeCompare(t.Hash[:], hash[:]) != 1 {
+	if t == nil || !auth.Equal(t.Hash, hash) {
 		if (*s.tokens.revoked.Load())[hash] {
 			return principal{}, errBadToken, "revoked token"
 		}

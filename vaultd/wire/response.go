@@ -63,19 +63,6 @@ func ParseResponse(line []byte) (Response, error) {
 	return Response{}, ErrBadResponse
 }
 
-// SameID reports whether two encoded ids are equal as JSON values (so 1 and
-// 1.0, or "a" and "\u0061", compare equal).
-func SameID(a, b json.RawMessage) bool {
-	if bytes.Equal(a, b) {
-		return true
-	}
-	var va, vb any
-	if json.Unmarshal(a, &va) != nil || json.Unmarshal(b, &vb) != nil {
-		return false
-	}
-	return va == vb
-}
-
 // IsEvent reports whether a line is a pushed event rather than an answer
 // (events carry "event" and no "id").
 func IsEvent(line []byte) bool {
