@@ -31,7 +31,7 @@ func fetchAll(ctx context.Context, socket, token string, ms []Mapping, wait time
 		results, err = fetchRetry(ctx, vault.Options{Socket: socket, Token: token}, paths, wait)
 		if err != nil {
 			f := &failure{code: exitFor(err), hint: hintFor(err)}
-			f.lines = append(f.lines, fmt.Sprintf("jawn-vault at %s: %s", socket, describe(err)))
+			f.lines = append(f.lines, fmt.Sprintf("jawn-vault at %s: %s", socket, vault.Describe(err)))
 			for _, m := range ms {
 				f.lines = append(f.lines, fmt.Sprintf("%s (%s): not fetched", m.Name, m.Path))
 			}
@@ -44,7 +44,7 @@ func fetchAll(ctx context.Context, socket, token string, ms []Mapping, wait time
 		m := ms[i]
 		switch {
 		case r.Err != nil:
-			f.lines = append(f.lines, fmt.Sprintf("%s (%s): %s", m.Name, m.Path, describe(r.Err)))
+			f.lines = append(f.lines, fmt.Sprintf("%s (%s): %s", m.Name, m.Path, vault.Describe(r.Err)))
 			if c := exitFor(r.Err); f.code == 0 || rank(c) > rank(f.code) {
 				f.code, f.hint = c, hintFor(r.Err)
 			}
@@ -137,15 +137,6 @@ func rank(code int) int {
 		return 1
 	}
 	return 0
-}
-
-// describe says what went wrong, in words for a person; never a value.
-func describe(err error) string {
-	var we *wire.Error
-	if errors.As(err, &we) {
-		return we.Message + " (" + string(we.Code) + ")"
-	}
-	return err.Error()
 }
 
 func hintFor(err error) string {

@@ -89,7 +89,7 @@ func (s *supervisor) supervise(ctx context.Context, wait time.Duration) error {
 	w, err := watchRetry(ctx, s.opts, params, wait)
 	if err != nil {
 		return &failure{code: exitFor(err), hint: hintFor(err),
-			lines: []string{fmt.Sprintf("watching the mapped paths at %s: %s", s.opts.Socket, describe(err))}}
+			lines: []string{fmt.Sprintf("watching the mapped paths at %s: %s", s.opts.Socket, vault.Describe(err))}}
 	}
 	values, err := fetchAll(ctx, s.opts.Socket, s.opts.Token, s.ms, wait)
 	if err != nil {
@@ -412,7 +412,7 @@ func watchLoop(ctx context.Context, opts vault.Options, p wire.WatchParams, w *v
 				if ctx.Err() != nil {
 					return
 				}
-				logf("the watch on the mapped paths broke (%s); reconnecting", describe(err))
+				logf("the watch on the mapped paths broke (%s); reconnecting", vault.Describe(err))
 				break
 			}
 			if ev.Event == "stale" {
@@ -432,7 +432,7 @@ func watchLoop(ctx context.Context, opts vault.Options, p wire.WatchParams, w *v
 			if err == nil {
 				break
 			}
-			if msg := describe(err); msg != last {
+			if msg := vault.Describe(err); msg != last {
 				logf("watching the mapped paths again: %s; retrying", msg)
 				last = msg
 			}

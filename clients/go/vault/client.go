@@ -226,6 +226,17 @@ func (c *Client) readRefusal() *wire.Error {
 	return resp.Error
 }
 
+// Describe says what went wrong, for a person: a daemon error as its
+// message and code, anything else as its text. Daemon messages never carry
+// a value or a token.
+func Describe(err error) string {
+	var we *wire.Error
+	if errors.As(err, &we) {
+		return we.Message + " (" + string(we.Code) + ")"
+	}
+	return err.Error()
+}
+
 // aLongTimeAgo is a deadline in the past, to interrupt blocked I/O.
 var aLongTimeAgo = time.Unix(1, 0)
 

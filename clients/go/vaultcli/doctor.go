@@ -230,13 +230,13 @@ func (d *doctor) checkDaemon(ctx context.Context) *vault.Client {
 	h, err := c.Health(dctx)
 	if err != nil {
 		c.Close()
-		d.add("daemon", StatusFail, "the daemon on "+sock+" did not answer health: "+describe(err), startFix)
+		d.add("daemon", StatusFail, "the daemon on "+sock+" did not answer health: "+vault.Describe(err), startFix)
 		return nil
 	}
 	d.add("daemon", StatusOK, fmt.Sprintf("jawn-vault %s answers on %s (protocol %d, %s)", h.Version, sock, h.Protocol, h.Status), "")
 	st, err := c.Status(dctx)
 	if err != nil {
-		d.add("status", StatusInfo, "status not available to this caller: "+describe(err), "")
+		d.add("status", StatusInfo, "status not available to this caller: "+vault.Describe(err), "")
 		return c
 	}
 	if st.Store.OK {
@@ -455,7 +455,7 @@ func (d *doctor) checkAdmin(ctx context.Context, c *vault.Client) {
 		case wire.CodeUnauthenticated, wire.CodePermissionDenied:
 			d.add("admin", StatusInfo, "token and rotation checks skipped: not the daemon's owner and no admin token ("+string(wire.CodeOf(err))+")", "")
 		default:
-			d.add("admin", StatusWarn, "token.list failed: "+describe(err), "see the daemon log: journalctl -u jawn-vault")
+			d.add("admin", StatusWarn, "token.list failed: "+vault.Describe(err), "see the daemon log: journalctl -u jawn-vault")
 		}
 		return
 	}
@@ -504,7 +504,7 @@ func (d *doctor) checkAdmin(ctx context.Context, c *vault.Client) {
 
 	rots, err := c.RotationStatus(actx)
 	if err != nil {
-		d.add("rotation", StatusWarn, "rotation.status failed: "+describe(err), "see the daemon log: journalctl -u jawn-vault")
+		d.add("rotation", StatusWarn, "rotation.status failed: "+vault.Describe(err), "see the daemon log: journalctl -u jawn-vault")
 		return
 	}
 	bad := 0

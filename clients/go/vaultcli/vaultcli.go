@@ -75,7 +75,7 @@ func Main(ctx context.Context, args []string, stdio IO) int {
 		return int(st)
 	}
 	code := ExitCode(err)
-	fmt.Fprintf(stdio.Stderr, "vault-cli: error: %s\n", describe(err))
+	fmt.Fprintf(stdio.Stderr, "vault-cli: error: %s\n", vault.Describe(err))
 	if h := hint(err); h != "" {
 		fmt.Fprintf(stdio.Stderr, "vault-cli: hint: %s\n", h)
 	}
@@ -104,14 +104,6 @@ func ExitCode(err error) int {
 		return ExitTempFail
 	}
 	return ExitError
-}
-
-func describe(err error) string {
-	var we *wire.Error
-	if errors.As(err, &we) {
-		return we.Message + " (" + string(we.Code) + ")"
-	}
-	return err.Error()
 }
 
 func hint(err error) string {
