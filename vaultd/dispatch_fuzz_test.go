@@ -3,7 +3,6 @@ package vaultd_test
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"net"
@@ -13,54 +12,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jamditis/jawn-vault/vaultd"
-	"github.com/jamditis/jawn-vault/vaultd/cache"
-	"github.com/jamditis/jawn-vault/vaultd/config"
-	"github.com/jamditis/jawn-vault/vaultd/memstore"
-	"github.com/jamditis/jawn-vault/vaultd/sqlite"
-	"github.com/jamditis/jawn-vault/vaultd/vpath"
 	"github.com/jamditis/jawn-vault/vaultd/wire"
 )
 
 // fuzzMaxLine is the line limit of the fuzzed server, small enough that
 // the fuzzer reaches line_too_long.
 const fuzzMaxLine = 4096
-
-// startDispatchServer runs an in-process server (memory store, real SQLite
-// audit log, cache on) for FuzzDispatch and returns its socket.
-func startDispatchServer(tb testing.TB) string {
-	dir, err := os.MkdirTemp("", "jvfz") // short: a socket path is at most 107 bytes
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { os.RemoveAll(dir) })
-	db, err := sqlite.Open(filepath.Join(dir, "v.db"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { db.Close() })
-	be := memstore.New()
-	_ = be.Set(context.Background(), vpath.MustParse("svc/token"), []byte("v"))
-	cfg := &config.Config{Backend: "memory", StateDir: dir, Socket: filepath.Join(dir, "s"), MaxLine: fuzzMaxLine}
-	if err := cfg.Defaults(); err != nil {
-		tb.Fatal(err)
-	}
-	c := cache.New(cache.Options{TTL: time.Hour})
-	tb.Cleanup(c.Close)
-	srv, err := vaultd.New(context.Background(), vaultd.Options{Config: cfg, Backend: be, DB: db, Cache: c})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	ln, err := net.Listen("unix", cfg.Socket)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = srv.Serve(ctx, ln); close(done) }()
-	tb.Cleanup(func() { cancel(); <-done })
-	return cfg.Socket
-}
 
 // FuzzDispatch sends one arbitrary line, then a health probe, through a
 // real server. Whatever the line, the server must not crash or hang; it
@@ -95,7 +52,7 @@ func FuzzDispatch(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
-	sock := startDispatchServer(f)
+	sock := startServer(f, fuzzMaxLine, "svc/token", "v")
 	codes := map[wire.Code]bool{}
 	for _, c := range wire.Codes {
 		codes[c] = true
