@@ -109,7 +109,7 @@ func (s *Server) authenticate(c *conn, raw string) (principal, *wire.Error, stri
 		}
 		return principal{}, errBadToken, "unknown token"
 	}
-	if !t.ExpiresAt.IsZero() && !s.now().Before(t.ExpiresAt) {
+	if expired(t, s.now()) {
 		return principal{tokenID: t.ID, name: t.Name}, errBadToken, "expired token"
 	}
 	if t.BindUID >= 0 && int64(c.cred.UID) != t.BindUID {
