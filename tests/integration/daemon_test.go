@@ -469,3 +469,32 @@ func TestStatusLevel(t *testing.T) {
 		t.Fatalf("a read token read the daemon's state: %v", err)
 	}
 }
+
+// TestWarmUp: paths listed in warm are decrypted at start, before anyone
+// asks: the cache holds them without a single get.
+func TestWarmUp(t *testing.T) {
+	store := testpass.NewStore(t, gnupgHome, keyID)
+	testpass.PassInsert(t, gnupgHome, store, "svc/token", []byte("v"))
+	d := start(t, opts{store: store, config: `warm = ["svc/token", "svc/missing"]` + "\n"})
+	owner := d.dial("")
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		st, err := owner.Status(ctx(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Cache.Entries == 1 && st.Cache.Hits == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("warm-up did not fill the cache: %+v", st.Cache)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if v, err := owner.Get(ctx(t), "svc/token"); err != nil || string(v) != "v" {
+		t.Fatalf("get of a warmed path: %q %v", v, err)
+	}
+	if st, _ := owner.Status(ctx(t)); st.Cache.Hits != 1 {
+		t.Fatalf("the first get after warm-up missed the cache: %+v", st.Cache)
+	}
+}
