@@ -498,3 +498,15 @@ func TestWarmUp(t *testing.T) {
 		t.Fatalf("the first get after warm-up missed the cache: %+v", st.Cache)
 	}
 }
+
+// TestTrustOwnerOff: with trust_owner = false the daemon's own uid needs a
+// token like anyone else.
+func TestTrustOwnerOff(t *testing.T) {
+	d := start(t, opts{config: "trust_owner = false\n"})
+	if _, err := d.dial("").TokenList(ctx(t)); code(err) != wire.CodeUnauthenticated {
+		t.Fatalf("the owner without a token under trust_owner = false: %v", err)
+	}
+	if _, err := d.dial("").Health(ctx(t)); err != nil {
+		t.Fatalf("health needs no token: %v", err)
+	}
+}
