@@ -218,11 +218,15 @@ const (
 // RotationBeginParams start an attempt. Path is the access token's path:
 // the caller needs write on it, and it must match the path recorded by
 // earlier attempts of the same name. Lease is how long the attempt may
-// take before another may assume it died ("60s" by default).
+// take before another may assume it died ("60s" by default). Trigger says
+// who asked for the attempt when it was not the schedule ("cli",
+// "telegram:CHAT-ID"): up to 64 printable ASCII characters, recorded in the
+// audit row's detail.
 type RotationBeginParams struct {
-	Name  string `json:"name"`
-	Path  string `json:"path"`
-	Lease string `json:"lease,omitempty"`
+	Name    string `json:"name"`
+	Path    string `json:"path"`
+	Lease   string `json:"lease,omitempty"`
+	Trigger string `json:"trigger,omitempty"`
 }
 
 // RotationMarkParams record that the provider answered (Phase
