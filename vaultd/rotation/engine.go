@@ -107,7 +107,40 @@ type Outcome struct {
 	Failure  *Failure           // why it failed, when the provider or the store did
 	RetryAt  time.Time          // for a transient Failure: when to try again
 	Answered bool               // the provider answered
-	Err      error              // nil on success
+	// Trigger is what the attempt was begun with (see WithTrigger): ""
+	// for the schedule. A caller that joined an attempt already in
+	// flight gets that attempt's trigger, not its own.
+	Trigger string
+	Err     error // nil on success
+}
+
+// RotateOption adjusts one call of Engine.Rotate.
+type RotateOption func(*rotateCall)
+
+type rotateCall struct {
+	trigger string
+}
+
+// WithTrigger says who asked for the attempt when it was not the schedule:
+// "cli" for `vault-cli rotate`, "telegram:CHAT-ID" for a Telegram command.
+// The daemon records it in the audit row of rotation.begin as
+// "trigger=...". It must be at most 64 printable ASCII characters without
+// spaces; Rotate refuses any other before it begins an attempt.
+func WithTrigger(t string) RotateOption {
+	return func(c *rotateCall) { c.trigger = t }
+}
+
+// validTrigger is the daemon's rule for rotation.begin's trigger.
+func validTrigger(t string) bool {
+	if len(t) > 64 {
+		return false
+	}
+	for i := 0; i < len(t); i++ {
+		if t[i] <= ' ' || t[i] > '~' {
+			return false
+		}
+	}
+	return true
 }
 
 // NewEngine checks o and returns an Engine.
@@ -170,11 +203,21 @@ func (e *Engine) Status(ctx context.Context) ([]wire.RotationState, error) {
 
 // Rotate runs one attempt at the named rotation now. Callers that ask for
 // the same rotation while an attempt is in flight in this process wait for
-// it and share its Outcome: one attempt, one call to the provider.
-func (e *Engine) Rotate(ctx context.Context, name string) Outcome {
+// it and share its Outcome: one attempt, one call to the provider, and the
+// first caller's trigger.
+func (e *Engine) Rotate(ctx context.Context, name string, opts ...RotateOption) Outcome {
+	var rc rotateCall
+	for _, o := range opts {
+		o(&rc)
+	}
 	r := e.byName[name]
 	if r == nil {
 		return Outcome{Name: name, Err: fmt.Errorf("%w: %q", ErrUnknown, name)}
+	}
+	if !validTrigger(rc.trigger) {
+		// Refused here, not by the daemon: its bad_request would read as
+		// a rotation that cannot start, and alert.
+		return Outcome{Name: name, Err: fmt.Errorf("rotation %s: %w", name, ErrBadTrigger)}
 	}
 	e.mu.Lock()
 	if f := e.flights[name]; f != nil {
@@ -193,7 +236,7 @@ func (e *Engine) Rotate(ctx context.Context, name string) Outcome {
 	e.flights[name] = f
 	e.mu.Unlock()
 
-	f.out = e.attempt(ctx, r)
+	f.out = e.attempt(ctx, r, rc.trigger)
 
 	e.mu.Lock()
 	delete(e.flights, name)
@@ -204,15 +247,15 @@ func (e *Engine) Rotate(ctx context.Context, name string) Outcome {
 
 // attempt is one rotation: begin, read the inputs, ask the provider, mark,
 // store the refresh token then the access token, end.
-func (e *Engine) attempt(ctx context.Context, r *Rotation) Outcome {
+func (e *Engine) attempt(ctx context.Context, r *Rotation, trigger string) Outcome {
 	p := r.Provider
 	name, paths := p.Name(), p.Paths()
-	out := Outcome{Name: name}
+	out := Outcome{Name: name, Trigger: trigger}
 	s := &session{connect: e.o.Connect}
 	defer s.close()
 
 	err := s.call(ctx, func(v Vault) (err error) {
-		out.Before, err = v.RotationBegin(ctx, wire.RotationBeginParams{Name: name, Path: paths.Access, Lease: fmtDuration(r.Lease)})
+		out.Before, err = v.RotationBegin(ctx, wire.RotationBeginParams{Name: name, Path: paths.Access, Lease: fmtDuration(r.Lease), Trigger: trigger})
 		return err
 	})
 	if err != nil {

@@ -392,3 +392,33 @@ func TestShutdownBeforeTheAnswerIsNotAFailure(t *testing.T) {
 		t.Errorf("alerts %q", alerts)
 	}
 }
+
+// TestTriggerReachesBegin: a trigger is passed to rotation.begin as given,
+// the schedule passes none, and one the daemon would refuse is refused
+// before any attempt begins (a refused begin would alert).
+func TestTriggerReachesBegin(t *testing.T) {
+	f := newFixture(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, bad := range []string{"has space", "tab\tin", strings.Repeat("x", 65), "é"} {
+		out := f.engine.Rotate(ctx, name, rotation.WithTrigger(bad))
+		if !errors.Is(out.Err, rotation.ErrBadTrigger) {
+			t.Errorf("trigger %q: %v, want ErrBadTrigger", bad, out.Err)
+		}
+	}
+	if ops := f.vault.Ops(); len(ops) != 0 {
+		t.Fatalf("a refused trigger reached the daemon: %v", ops)
+	}
+	if out := f.engine.Rotate(ctx, name, rotation.WithTrigger("telegram:42")); out.Err != nil || out.Trigger != "telegram:42" {
+		t.Fatalf("rotate: %+v", out)
+	}
+	if out := f.rotate(); out.Err != nil || out.Trigger != "" {
+		t.Fatalf("rotate: %+v", out)
+	}
+	if got := f.vault.Triggers(); !slices.Equal(got, []string{"telegram:42", ""}) {
+		t.Errorf("triggers at begin %q", got)
+	}
+	if a := f.alerts(); len(a) != 0 {
+		t.Errorf("alerts %q", a)
+	}
+}

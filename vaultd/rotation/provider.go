@@ -110,6 +110,8 @@ var (
 	ErrInDoubt = errors.New("rotation is in doubt")
 	// ErrUnknown: no rotation by that name in the config.
 	ErrUnknown = errors.New("no such rotation in the config")
+	// ErrBadTrigger: a WithTrigger value the daemon would refuse.
+	ErrBadTrigger = errors.New("a trigger must be at most 64 printable ASCII characters without spaces")
 )
 
 // AsFailure classifies any error of an attempt. A *Failure in the chain is

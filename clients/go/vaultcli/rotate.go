@@ -68,7 +68,7 @@ Exit status: 0 rotated, 1 failed, busy or in doubt (the hint says which),
 			if e.Rotation(name) == nil {
 				return usageError{fmt.Errorf("%s has no [[rotation]] named %q (it has: %s)", path, name, strings.Join(e.Names(), ", "))}
 			}
-			out := e.Rotate(cmd.Context(), name)
+			out := e.Rotate(cmd.Context(), name, rotation.WithTrigger("cli"))
 			// Alerts are sent in the background; give them a moment, but
 			// their fate does not change the outcome.
 			actx, cancel := context.WithTimeout(context.WithoutCancel(cmd.Context()), 10*time.Second)

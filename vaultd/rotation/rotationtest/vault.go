@@ -33,6 +33,7 @@ type Vault struct {
 	values   map[string][]byte
 	rots     map[string]*rot
 	ops      []string
+	triggers []string
 	attempts int
 	// FailSets makes the next n sets of a path fail (path → n).
 	FailSets map[string]int
@@ -68,6 +69,14 @@ func (v *Vault) Ops() []string {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	return slices.Clone(v.ops)
+}
+
+// Triggers returns the trigger of every rotation.begin so far, in order
+// ("" for the schedule).
+func (v *Vault) Triggers() []string {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return slices.Clone(v.triggers)
 }
 
 // State returns the rotation's state as rotation.status would.
@@ -154,6 +163,7 @@ func (c conn) RotationBegin(_ context.Context, p wire.RotationBeginParams) (wire
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	v.op("begin %s", p.Name)
+	v.triggers = append(v.triggers, p.Trigger)
 	now := v.Clock.Now()
 	r := v.rots[p.Name]
 	if r == nil {
