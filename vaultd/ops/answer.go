@@ -6,58 +6,146 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jamditis/jawn-vault/vaultd/config"
+	"github.com/jamditis/jawn-vault/vaultd/policy"
 	"github.com/jamditis/jawn-vault/vaultd/wire"
 )
 
 // maxRecent bounds "/vault recent N" to what a Snapshot holds.
 const maxRecent = RecentLimit
 
-const answerHelp = "Usage: /vault status | /vault recent [N] | /vault denied | /vault rotation"
+const answerHelp = "Usage: /vault status | recent [N] | denied [SINCE] | who PATH-GLOB [SINCE] | rotation | rotate NAME"
 
-// Answer is the reply to a Telegram "/vault" command, built from st alone:
-// short lines for a phone, plain text (no parse mode, so nothing in a path
-// can be read as markup), never a value or a token — a Snapshot holds
-// neither — and only the code of a rotation's last error.
-//
-// Commands: "/vault status" (also bare "/vault"), "/vault recent [N]"
-// (default 5, at most 20), "/vault denied", "/vault rotation". The
-// "/vault@botname" form Telegram uses in groups is accepted.
-func Answer(cmd string, st Snapshot) string {
-	f := strings.Fields(cmd)
+const badSince = "SINCE must be a duration back from now (90m, 24h, 7d) or an RFC 3339 time. " + answerHelp
+
+// defaultSince is how far back "/vault who" looks without a SINCE.
+const defaultSince = "24h"
+
+// command is a parsed "/vault ..." message.
+type command struct {
+	sub     string // status, recent, denied, who, rotation, rotate
+	n       int    // recent's N
+	since   string // denied's and who's SINCE, as given ("" for denied: however old)
+	pattern string // who's PATH-GLOB
+	name    string // rotate's NAME
+}
+
+// parseCommand reads a "/vault" message. On bad input it returns the
+// reply instead: what was wrong, then the usage.
+func parseCommand(text string) (command, string) {
+	f := strings.Fields(text)
 	if len(f) == 0 {
-		return answerHelp
+		return command{}, answerHelp
 	}
 	word, _, _ := strings.Cut(f[0], "@")
 	if word != "/vault" {
-		return answerHelp
+		return command{}, answerHelp
 	}
-	sub := "status"
+	c := command{sub: "status"}
 	if len(f) > 1 {
-		sub = strings.ToLower(f[1])
+		c.sub = strings.ToLower(f[1])
 	}
-	if !st.Up && sub != "help" {
+	args := f[min(len(f), 2):]
+	switch {
+	case c.sub == "status" && len(args) == 0:
+	case c.sub == "recent" && len(args) <= 1:
+		c.n = 5
+		if len(args) == 1 {
+			var err error
+			if c.n, err = strconv.Atoi(args[0]); err != nil || c.n < 1 {
+				return c, "N must be a whole number from 1 to " + strconv.Itoa(maxRecent) + ". " + answerHelp
+			}
+			c.n = min(c.n, maxRecent)
+		}
+	case c.sub == "denied" && len(args) <= 1:
+		if len(args) == 1 {
+			if !validSince(args[0]) {
+				return c, badSince
+			}
+			c.since = args[0]
+		}
+	case c.sub == "who" && len(args) >= 1 && len(args) <= 2:
+		c.pattern, c.since = args[0], defaultSince
+		if err := policy.ValidatePattern(c.pattern); err != nil {
+			return c, "PATH-GLOB must be a grant pattern such as claude/slack/* or claude/**: " + clipText(err.Error(), 80) + ". " + answerHelp
+		}
+		if len(args) == 2 {
+			if !validSince(args[1]) {
+				return c, badSince
+			}
+			c.since = args[1]
+		}
+	case (c.sub == "rotation" || c.sub == "rotations") && len(args) == 0:
+		c.sub = "rotation"
+	case c.sub == "rotate" && len(args) == 1:
+		if !validRotationName(args[0]) {
+			return c, "NAME must be the name of a [[rotation]] in the config (see /vault rotation). " + answerHelp
+		}
+		c.name = args[0]
+	default:
+		return c, answerHelp
+	}
+	return c, ""
+}
+
+// validSince: what audit.query accepts as since, checked here so a typo
+// gets the usage rather than the daemon's error.
+func validSince(s string) bool {
+	if _, err := time.Parse(time.RFC3339, s); err == nil {
+		return true
+	}
+	_, err := config.ParseDuration(s)
+	return err == nil
+}
+
+// validRotationName: the daemon's rule for rotation names.
+func validRotationName(n string) bool {
+	if n == "" || len(n) > 64 {
+		return false
+	}
+	for i := 0; i < len(n); i++ {
+		c := n[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '@' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// Answer is the reply to a Telegram "/vault" command that a Snapshot
+// answers, built from st alone: short lines for a phone, plain text (no
+// parse mode, so nothing in a path can be read as markup), never a value
+// or a token — a Snapshot holds neither — and only the code of a
+// rotation's last error.
+//
+// Commands: "/vault status" (also bare "/vault"), "/vault recent [N]"
+// (default 5, at most 20), "/vault denied" (the latest denials however
+// old), "/vault rotation". The "/vault@botname" form Telegram uses in
+// groups is accepted. The commands that need more than a Snapshot —
+// "/vault denied SINCE", "/vault who" and "/vault rotate" — are answered
+// by PollCommands; Answer says so.
+func Answer(cmd string, st Snapshot) string {
+	c, bad := parseCommand(cmd)
+	if bad != "" {
+		return bad
+	}
+	if !st.Up {
 		return "🔴 Vault daemon DOWN: " + clipText(st.Error, 120)
 	}
 	v := newView(&st)
-	switch {
-	case sub == "status" && len(f) <= 2:
+	switch c.sub {
+	case "status":
 		return answerStatus(v)
-	case sub == "recent" && len(f) <= 3:
-		n := 5
-		if len(f) == 3 {
-			var err error
-			if n, err = strconv.Atoi(f[2]); err != nil || n < 1 {
-				return "N must be a whole number from 1 to " + strconv.Itoa(maxRecent) + ". " + answerHelp
-			}
-			n = min(n, maxRecent)
+	case "recent":
+		return answerRecent(v, c.n)
+	case "denied":
+		if c.since == "" {
+			return answerDenied(v)
 		}
-		return answerRecent(v, n)
-	case sub == "denied" && len(f) == 2:
-		return answerDenied(v)
-	case (sub == "rotation" || sub == "rotations") && len(f) == 2:
+	case "rotation":
 		return answerRotation(v)
 	}
-	return answerHelp
+	return "That command needs the bot's own reads of the daemon; it is answered by the Telegram poller, not from a snapshot."
 }
 
 func answerStatus(v view) string {
@@ -125,13 +213,18 @@ func answerDenied(v view) string {
 	}
 	lines := []string{fmt.Sprintf("Latest %d denials:", len(v.Denied))}
 	for _, e := range v.Denied {
-		l := auditLine(v, e)
-		if e.Detail != "" {
-			l += " (" + clipText(e.Detail, 40) + ")"
-		}
-		lines = append(lines, l)
+		lines = append(lines, deniedLine(v, e))
 	}
 	return strings.Join(lines, "\n")
+}
+
+// deniedLine is an audit line with the start of the daemon's reason.
+func deniedLine(v view, e wire.AuditEntry) string {
+	l := auditLine(v, e)
+	if e.Detail != "" {
+		l += " (" + clipText(e.Detail, 40) + ")"
+	}
+	return l
 }
 
 func answerRotation(v view) string {

@@ -3,12 +3,14 @@ package ops
 // The Telegram side of Answer: a Bot API long-poll loop that reads
 // "/vault ..." commands with getUpdates and replies with sendMessage.
 //
-// What it deliberately does not do: trigger rotations or change anything
-// in the daemon (Telegram is a weak second factor and a group chat has
-// many members; rotation stays with `vault-cli rotate`), answer any chat
-// outside ChatIDs, log a message's text, or remember its offset across
-// restarts (Telegram keeps unconfirmed updates for 24 hours, so after a
-// restart recent commands may be answered once more).
+// What it deliberately does not do: change anything in the daemon by
+// itself (the one command that does, "/vault rotate", runs only through
+// PollOptions.Rotate, which the rotator sets only when the config allows
+// it: Telegram is a weak second factor and a group chat has many
+// members), answer any chat outside ChatIDs, log a message's text, or
+// remember its offset across restarts (Telegram keeps unconfirmed updates
+// for 24 hours, so after a restart recent commands may be answered once
+// more).
 
 import (
 	"bytes"
@@ -26,6 +28,7 @@ import (
 	"time"
 
 	vault "github.com/jamditis/jawn-vault/clients/go/vault"
+	"github.com/jamditis/jawn-vault/vaultd/wire"
 )
 
 // DefaultTelegramAPIURL is Telegram's Bot API.
@@ -44,6 +47,16 @@ type PollOptions struct {
 	// Snapshot reads the daemon afresh for each command. An error is
 	// answered as "daemon DOWN".
 	Snapshot func(ctx context.Context) (Snapshot, error)
+	// Audit runs audit.query for "/vault who" and "/vault denied SINCE";
+	// nil: those commands answer that the audit log is not readable.
+	Audit func(ctx context.Context, q wire.AuditQueryParams) ([]wire.AuditEntry, error)
+	// Rotate runs "/vault rotate NAME" asked from chatID (one of ChatIDs)
+	// and returns the reply, which must hold no secret; nil: the command
+	// answers that rotating from Telegram is disabled and how to enable
+	// it. Commands are answered one at a time, so others wait for it.
+	Rotate func(ctx context.Context, chatID int64, name string) string
+	// Now is the clock for relative times in answers; nil means time.Now.
+	Now func() time.Time
 	// Send delivers a reply; nil means the Bot API's sendMessage on
 	// APIURL with BotToken.
 	Send func(ctx context.Context, chatID int64, text string) error
@@ -170,6 +183,9 @@ func newPoller(o PollOptions) (*poller, error) {
 	if p.Send == nil {
 		p.Send = p.sendMessage
 	}
+	if p.Now == nil {
+		p.Now = time.Now
+	}
 	return p, nil
 }
 
@@ -256,11 +272,7 @@ func (p *poller) handle(ctx context.Context, u update) {
 	if !isVaultCommand(m.Text) {
 		return
 	}
-	st, err := p.Snapshot(ctx)
-	if err != nil {
-		st = Snapshot{Error: p.redact(err.Error())}
-	}
-	reply := Answer(m.Text, st)
+	reply := p.reply(ctx, chat, m.Text)
 	sctx, cancel := context.WithTimeout(ctx, sendTimeout)
 	defer cancel()
 	if err := p.Send(sctx, chat, reply); err != nil && ctx.Err() == nil {
@@ -338,12 +350,15 @@ type CommandsOptions struct {
 	APIURL       string
 	ChatIDs      []int64
 	Logger       *slog.Logger
+	// Rotate is PollOptions.Rotate: nil keeps "/vault rotate" disabled.
+	Rotate func(ctx context.Context, chatID int64, name string) string
 }
 
 // RunCommands is PollCommands wired to a daemon: it reads the bot token
 // from the vault (retrying with backoff until it can), then answers
-// commands with Snapshots fetched over the socket, until ctx ends. The
-// token it reads is the one used until restart.
+// commands with Snapshots and audit.query reads over the socket, as the
+// caller's token (so they are audited under its name), until ctx ends.
+// The bot token it reads is the one used until restart.
 func RunCommands(ctx context.Context, o CommandsOptions) error {
 	log := o.Logger
 	if log == nil {
@@ -369,7 +384,11 @@ func RunCommands(ctx context.Context, o CommandsOptions) error {
 		BotToken: tok,
 		ChatIDs:  o.ChatIDs,
 		Snapshot: func(ctx context.Context) (Snapshot, error) { return *f.Fetch(ctx), nil },
-		Logger:   log,
+		Audit: func(ctx context.Context, q wire.AuditQueryParams) ([]wire.AuditEntry, error) {
+			return queryAudit(ctx, o.Socket, o.VaultToken, q)
+		},
+		Rotate: o.Rotate,
+		Logger: log,
 	})
 }
 
@@ -382,4 +401,15 @@ func readSecret(ctx context.Context, socket, token, path string) ([]byte, error)
 	}
 	defer c.Close()
 	return c.Get(ctx, path)
+}
+
+func queryAudit(ctx context.Context, socket, token string, q wire.AuditQueryParams) ([]wire.AuditEntry, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	c, err := vault.Dial(ctx, vault.Options{Socket: socket, Token: token})
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	return c.AuditQuery(ctx, q)
 }
