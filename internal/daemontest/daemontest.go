@@ -105,6 +105,7 @@ func (b Bins) PATH() string {
 // Options describe a daemon's setup. Zero values get fresh temporary ones.
 type Options struct {
 	StateDir string // the state directory (e.g. a mount point the test made)
+	Socket   string // the socket path, e.g. another daemon's
 	Config   string // extra lines for config.toml
 }
 
@@ -144,6 +145,9 @@ func New(t testing.TB, bins Bins, o Options) *Daemon {
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	d := &Daemon{t: t, bins: bins, Dir: dir, Socket: filepath.Join(dir, "vault.sock"),
 		StateDir: o.StateDir, Store: testpass.NewStore(t, gnupg, key), GnuPGHome: gnupg, KeyID: key, out: &logBuf{}}
+	if o.Socket != "" {
+		d.Socket = o.Socket
+	}
 	if d.StateDir == "" {
 		d.StateDir = filepath.Join(t.TempDir(), "state")
 	}
