@@ -41,8 +41,13 @@ type Telegram struct {
 	ChatIDs      []int64 `toml:"chat_ids"`
 	APIURL       string  `toml:"api_url"`
 	// Commands makes the rotator answer "/vault" commands from ChatIDs
-	// (read-only; see ops.PollCommands). Default false.
+	// (read-only but for AllowRotate; see ops.PollCommands). Default
+	// false.
 	Commands bool `toml:"commands"`
+	// AllowRotate lets "/vault rotate NAME" from ChatIDs run a configured
+	// rotation now, audited with trigger "telegram:CHAT-ID". It needs
+	// Commands. Default false: the command answers that it is disabled.
+	AllowRotate bool `toml:"allow_rotate"`
 }
 
 // spec is one [[rotation]] table.
@@ -72,7 +77,7 @@ var (
 		provider.KindOAuth2:  append(slices.Clone(oauthKeys), "scopes"),
 		provider.KindCommand: {"command", "refresh_token_path", "client_id_path", "client_secret_path"},
 	}
-	telegramKeys = []string{"bot_token_path", "chat_ids", "api_url", "commands"}
+	telegramKeys = []string{"bot_token_path", "chat_ids", "api_url", "commands", "allow_rotate"}
 )
 
 // Load reads the config file (see config.Load for path and explicit).
@@ -202,6 +207,9 @@ func decodeAlerts(md *toml.MetaData, prim toml.Primitive) (*Telegram, error) {
 	}
 	if len(tg.ChatIDs) == 0 {
 		return nil, fmt.Errorf("[alerts.telegram]: chat_ids must list at least one chat")
+	}
+	if tg.AllowRotate && !tg.Commands {
+		return nil, fmt.Errorf("[alerts.telegram]: allow_rotate = true needs commands = true")
 	}
 	if tg.APIURL == "" {
 		tg.APIURL = telegram.DefaultAPIURL

@@ -79,7 +79,7 @@ chat_ids = [123456789, -100200300]
 	if p.Rotations[1].Interval != 50*time.Minute || p.Rotations[3].Lease != 5*time.Minute || p.Rotations[3].Timeout != time.Minute {
 		t.Errorf("durations %+v %+v", p.Rotations[1], p.Rotations[3])
 	}
-	if tg := p.Telegram; tg == nil || tg.BotTokenPath != "claude/tokens/telegram-bot" || len(tg.ChatIDs) != 2 || tg.APIURL != "https://api.telegram.org" {
+	if tg := p.Telegram; tg == nil || tg.BotTokenPath != "claude/tokens/telegram-bot" || len(tg.ChatIDs) != 2 || tg.APIURL != "https://api.telegram.org" || tg.Commands || tg.AllowRotate {
 		t.Errorf("telegram %+v", p.Telegram)
 	}
 }
@@ -101,6 +101,7 @@ func TestLoadRejects(t *testing.T) {
 		{"unknown alerts table", slackTable + "[alerts.email]\nto = \"a@b\"\n", "unknown key(s) email"},
 		{"unknown telegram key", slackTable + "[alerts.telegram]\nbot_token_path = \"a/b\"\nchat_ids = [1]\ntoken = \"x\"\n", "unknown key(s) token"},
 		{"no chats", slackTable + "[alerts.telegram]\nbot_token_path = \"a/b\"\nchat_ids = []\n", "chat_ids"},
+		{"allow_rotate without commands", slackTable + "[alerts.telegram]\nbot_token_path = \"a/b\"\nchat_ids = [1]\nallow_rotate = true\n", "allow_rotate = true needs commands = true"},
 		{"oauth2 without url", "[[rotation]]\nname = \"x\"\nprovider = \"oauth2\"\naccess_token_path = \"a/b\"\nrefresh_token_path = \"a/r\"\nclient_id_path = \"a/c\"\n", "needs token_url"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -167,7 +167,11 @@ func Run(ctx context.Context, o Options) error {
 	s := rotation.NewScheduler(e)
 	go watchInputs(ctx, vault.Options{Socket: socket, Token: token}, plan, s, log)
 	if tg := plan.Telegram; tg != nil && tg.Commands {
-		go ops.RunCommands(ctx, ops.CommandsOptions{Socket: socket, VaultToken: token, BotTokenPath: tg.BotTokenPath, APIURL: tg.APIURL, ChatIDs: tg.ChatIDs, Logger: log})
+		co := ops.CommandsOptions{Socket: socket, VaultToken: token, BotTokenPath: tg.BotTokenPath, APIURL: tg.APIURL, ChatIDs: tg.ChatIDs, Logger: log}
+		if tg.AllowRotate {
+			co.Rotate = TelegramRotate(e, log)
+		}
+		go ops.RunCommands(ctx, co)
 	}
 	if err := o.Notify(daemon.SdNotifyReady); err != nil {
 		log.Warn("sd_notify failed", "err", err)
