@@ -3,14 +3,13 @@ package inject
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"strings"
 	"syscall"
 	"time"
-
-	"github.com/spf13/cobra"
 
 	vault "github.com/jamditis/jawn-vault/clients/go/vault"
 )
@@ -62,15 +61,8 @@ type options struct {
 	onChange                    string
 }
 
-// Main runs vault-exec with args (without the program name). On success it
-// does not return: the process becomes the program. It returns the exit
-// status when the program could not be started.
-func Main(ctx context.Context, args []string, env Env) int {
-	var o options
-	cmd := &cobra.Command{
-		Use:   "vault-exec [flags] [--] program [args...]",
-		Short: "Run a program with secrets from jawn-vault in its environment",
-		Long: `vault-exec fetches secrets from jawn-vault, builds a clean environment, and
+// help is vault-exec --help, above the list of flags.
+const help = `vault-exec fetches secrets from jawn-vault, builds a clean environment, and
 replaces itself with the program (execve): same PID, so under systemd the
 program is the unit's main process and gets its signals, and vault-exec's
 exit status is the program's.
@@ -102,33 +94,79 @@ with fresh secrets (restart), rewrites the --file secrets in place and sends
 the program a signal (signal:NAME, e.g. signal:HUP), or stops the program and
 exits 75 so that systemd restarts the unit (exit). It forwards every signal
 it receives to the program, and exits with the program's status (128+signal
-after a signal death). Under Type=notify, set NotifyAccess=all.`,
-		SilenceUsage:  true,
-		SilenceErrors: true,
-		Args:          cobra.ArbitraryArgs,
-		RunE: func(cmd *cobra.Command, argv []string) error {
-			return o.run(cmd.Context(), argv, env)
-		},
-	}
-	fl := cmd.Flags()
-	fl.SetInterspersed(false)
-	fl.StringArrayVar(&o.maps, "map", nil, "NAME=path: put the secret at path in the variable NAME (repeatable)")
-	fl.StringArrayVar(&o.files, "file", nil, "NAME=path: write the secret to a private file and set NAME_FILE to its path (repeatable)")
-	fl.StringArrayVar(&o.mapFiles, "map-file", nil, "read NAME=path lines from this file; # starts a comment (repeatable)")
-	fl.StringArrayVar(&o.keep, "keep-env", nil, "also pass this variable from vault-exec's environment (repeatable)")
-	fl.StringVar(&o.socket, "socket", "", "daemon socket (default $VAULT_SOCKET, else $XDG_RUNTIME_DIR/jawn-vault.sock, else "+SystemSocket+" if it exists)")
-	fl.StringVar(&o.tokenFile, "token-file", "", "read the token from this file")
-	fl.DurationVar(&o.wait, "wait", 0, "keep retrying to reach the daemon for this long (for boot ordering), e.g. 30s")
-	fl.StringVar(&o.onChange, "on-change", "", "supervise the program and, when a mapped secret changes: restart, signal:NAME or exit (75)")
-	cmd.SetArgs(args)
-	cmd.SetOut(env.Stdout)
-	cmd.SetErr(env.Stderr)
-	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
-		return fail(ExitUsage, "see vault-exec --help", "%v", err)
+after a signal death). Under Type=notify, set NotifyAccess=all.
+
+Usage:
+  vault-exec [flags] [--] program [args...]
+
+Flags:
+`
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (l *stringList) String() string     { return strings.Join(*l, ",") }
+func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
+
+// flags declares vault-exec's flags on a new FlagSet. vault-exec parses
+// them with the standard library rather than cobra: it runs on every
+// service start, and its start-up time is part of every unit's.
+func (o *options) flags() *flag.FlagSet {
+	fs := flag.NewFlagSet("vault-exec", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Var((*stringList)(&o.maps), "map", "NAME=path: put the secret at path in the variable NAME (repeatable)")
+	fs.Var((*stringList)(&o.files), "file", "NAME=path: write the secret to a private file and set NAME_FILE to its path (repeatable)")
+	fs.Var((*stringList)(&o.mapFiles), "map-file", "read NAME=path lines from this file; # starts a comment (repeatable)")
+	fs.Var((*stringList)(&o.keep), "keep-env", "also pass this variable from vault-exec's environment (repeatable)")
+	fs.StringVar(&o.socket, "socket", "", "daemon socket (default $VAULT_SOCKET, else $XDG_RUNTIME_DIR/jawn-vault.sock, else "+SystemSocket+" if it exists)")
+	fs.StringVar(&o.tokenFile, "token-file", "", "read the token from this file")
+	fs.DurationVar(&o.wait, "wait", 0, "keep retrying to reach the daemon for this long (for boot ordering), e.g. 30s")
+	fs.StringVar(&o.onChange, "on-change", "", "supervise the program and, when a mapped secret changes: restart, signal:NAME or exit (75)")
+	return fs
+}
+
+// printHelp writes the help text and one line per flag.
+func printHelp(w io.Writer, fs *flag.FlagSet) {
+	io.WriteString(w, help)
+	fs.VisitAll(func(f *flag.Flag) {
+		arg := "string"
+		switch f.Name {
+		case "map", "file":
+			arg = "NAME=path"
+		case "map-file", "token-file":
+			arg = "file"
+		case "keep-env":
+			arg = "NAME"
+		case "socket":
+			arg = "path"
+		case "wait":
+			arg = "duration"
+		case "on-change":
+			arg = "action"
+		}
+		fmt.Fprintf(w, "  --%s %s\n        %s\n", f.Name, arg, f.Usage)
 	})
-	err := cmd.ExecuteContext(ctx)
+	io.WriteString(w, "  -h, --help\n        this help\n")
+}
+
+// Main runs vault-exec with args (without the program name). On success it
+// does not return: the process becomes the program. It returns the exit
+// status when the program could not be started.
+func Main(ctx context.Context, args []string, env Env) int {
+	var o options
+	fs := o.flags()
+	err := fs.Parse(args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		printHelp(env.Stdout, fs)
+		return ExitOK
+	case err != nil:
+		err = fail(ExitUsage, "see vault-exec --help", "%s", flagError(err))
+	default:
+		err = o.run(ctx, fs.Args(), env)
+	}
 	if err == nil {
-		return ExitOK // --help
+		return ExitOK // a supervised program exited 0
 	}
 	var f *failure
 	if !errors.As(err, &f) {
@@ -141,6 +179,23 @@ after a signal death). Under Type=notify, set NotifyAccess=all.`,
 		fmt.Fprintf(env.Stderr, "vault-exec: hint: %s\n", f.hint)
 	}
 	return f.code
+}
+
+// flagError rewords the flag package's errors in the --long form the help
+// shows, as vault-cli words them ("flag provided but not defined: -nope"
+// becomes "unknown flag: --nope").
+func flagError(err error) string {
+	msg := err.Error()
+	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
+		return "unknown flag: --" + strings.TrimPrefix(name, "-")
+	}
+	if name, ok := strings.CutPrefix(msg, "flag needs an argument: -"); ok {
+		return "flag needs an argument: --" + strings.TrimPrefix(name, "-")
+	}
+	if rest, ok := strings.CutPrefix(msg, "invalid value "); ok {
+		return "invalid value " + strings.Replace(rest, " for flag -", " for flag --", 1)
+	}
+	return msg
 }
 
 // mappings gathers --map, --file and --map-file in that order.
