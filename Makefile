@@ -82,6 +82,7 @@ test-node: build
 # e.g. BENCH_FLAGS=--duration=2s.
 bench: build
 	$(GO) build -trimpath -o $(BIN)/ ./cmd/vault-bench
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/bench-goexec ./bench/goexec
 	@if ! command -v redis-server >/dev/null 2>&1; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 			echo "installing: redis-server"; \

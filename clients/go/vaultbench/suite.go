@@ -146,6 +146,11 @@ type ExecSection struct {
 	VaultExec  Sample  `json:"vault_exec"`
 	Direct     Sample  `json:"direct"`
 	OverheadMS float64 `json:"overhead_ms"`
+	// GoFloor is a Go program that only execs true (bench/goexec), when
+	// built: what starting any Go program costs on this machine.
+	GoFloor        *Sample `json:"go_floor,omitempty"`
+	GoFloorMS      float64 `json:"go_floor_ms,omitempty"`       // GoFloor above exec true
+	AboveGoFloorMS float64 `json:"above_go_floor_ms,omitempty"` // vault-exec above GoFloor
 }
 
 // RSSSection is the daemon's resident memory.

@@ -383,12 +383,23 @@ func (s *suite) measureExec(ctx context.Context, v *devVault, paths []string, re
 		},
 		func() (time.Duration, error) { return timeCommand(ctx, env, nil, truePath) },
 	}
+	floor := filepath.Join(s.Bin, "bench-goexec")
+	_, ferr := os.Stat(floor)
+	if ferr == nil {
+		steps = append(steps, func() (time.Duration, error) { return timeCommand(ctx, env, nil, floor, truePath) })
+	}
 	samples, err := interleave(ctx, s.Runs, steps)
 	if err != nil {
 		return err
 	}
 	e.VaultExec, e.Direct = summarize(samples[0]), summarize(samples[1])
 	e.OverheadMS = math.Round(e.VaultExec.MedianUS-e.Direct.MedianUS) / 1000
+	if ferr == nil {
+		f := summarize(samples[2])
+		e.GoFloor = &f
+		e.GoFloorMS = math.Round(f.MedianUS-e.Direct.MedianUS) / 1000
+		e.AboveGoFloorMS = math.Round(e.VaultExec.MedianUS-f.MedianUS) / 1000
+	}
 	return nil
 }
 

@@ -59,8 +59,12 @@ func judge(r *Report) []Target {
 		measuredText(ok, fmt.Sprintf("%s vs %s = %.2f×", fmtUS(p.SDK.P50US), fmtUS(p.Raw.P50US), ratio), p.Section))
 
 	e := r.Exec
+	execText := fmt.Sprintf("%.1f ms (%s vs %s for exec true)", e.OverheadMS, fmtUS(e.VaultExec.MedianUS), fmtUS(e.Direct.MedianUS))
+	if e.GoFloor != nil {
+		execText += fmt.Sprintf("; a Go program that only execs true adds %.1f ms, vault-exec %.1f ms more", e.GoFloorMS, e.AboveGoFloorMS)
+	}
 	add("vault-exec overhead, 5 secrets", "≤ 5 ms", e.ok(), e.OverheadMS, e.OverheadMS <= 5,
-		measuredText(e.ok(), fmt.Sprintf("%.1f ms (%s vs %s for exec true)", e.OverheadMS, fmtUS(e.VaultExec.MedianUS), fmtUS(e.Direct.MedianUS)), e.Section))
+		measuredText(e.ok(), execText, e.Section))
 
 	mib := float64(r.RSS.IdleKiB) / 1024
 	add("idle RSS", "≤ 20 MiB", r.RSS.ok(), mib, mib <= 20,
@@ -175,8 +179,16 @@ func Markdown(r *Report) string {
 	e := r.Exec
 	w("\n## vault-exec start-up\n\n")
 	if e.ok() {
-		w("| | median | p90 |\n|---|---|---|\n| `vault-exec` with %d `--map`, then `true` | %s | %s |\n| `true` | %s | %s |\n\nAdded: %.1f ms.\n",
-			e.Secrets, fmtUS(e.VaultExec.MedianUS), fmtUS(e.VaultExec.P90US), fmtUS(e.Direct.MedianUS), fmtUS(e.Direct.P90US), e.OverheadMS)
+		w("| | median | p90 |\n|---|---|---|\n| `vault-exec` with %d `--map`, then `true` | %s | %s |\n| `true` | %s | %s |\n",
+			e.Secrets, fmtUS(e.VaultExec.MedianUS), fmtUS(e.VaultExec.P90US), fmtUS(e.Direct.MedianUS), fmtUS(e.Direct.P90US))
+		if f := e.GoFloor; f != nil {
+			w("| `bench-goexec true` (a Go program that only execs) | %s | %s |\n", fmtUS(f.MedianUS), fmtUS(f.P90US))
+		}
+		w("\nAdded: %.1f ms.", e.OverheadMS)
+		if e.GoFloor != nil {
+			w(" Of that, %.1f ms is what starting any Go program costs here (bench-goexec) and %.1f ms is vault-exec's own work (connect, one pipelined fetch, environment).", e.GoFloorMS, e.AboveGoFloorMS)
+		}
+		w("\n")
 	}
 	sectionNote(w, e.Section)
 
