@@ -105,6 +105,7 @@ func TestLockedDatabaseAtStart(t *testing.T) {
 	if ee.Code == 0 || !strings.Contains(ee.Output, "state database") || !strings.Contains(ee.Output, "locked") || !strings.Contains(ee.Output, "hint:") {
 		t.Errorf("start with a locked database: status %d, want an error naming the state database and the lock, and a hint:\n%s", ee.Code, ee.Output)
 	}
+	t.Logf("the daemon's error:\n%s", ee.Output)
 	r := d.Doctor()
 	if r.Status("daemon") != "fail" {
 		t.Errorf("doctor: daemon %q, want fail\n%s", r.Status("daemon"), r.Result)
