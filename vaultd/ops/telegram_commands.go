@@ -2,16 +2,21 @@ package ops
 
 import (
 	"context"
+	"fmt"
+	"time"
 )
 
 // rotateDisabled answers "/vault rotate" when PollOptions.Rotate is nil.
 const rotateDisabled = "Rotating from Telegram is disabled. To allow it, set allow_rotate = true under [alerts.telegram] in the config file and restart the rotator. Meanwhile: vault-cli rotate NAME"
 
+// maxRotateAge is how old a "/vault rotate" may be and still run.
+const maxRotateAge = 5 * time.Minute
+
 // reply is the answer to one "/vault" message from a configured chat.
 // Snapshot commands go to Answer; "who" and "denied SINCE" read the audit
 // log; "rotate" goes to Rotate. Every read behind an answer is the
 // daemon's to audit.
-func (p *poller) reply(ctx context.Context, chat int64, text string) string {
+func (p *poller) reply(ctx context.Context, chat int64, text string, sent time.Time) string {
 	c, bad := parseCommand(text)
 	if bad != "" {
 		return bad
@@ -20,6 +25,12 @@ func (p *poller) reply(ctx context.Context, chat int64, text string) string {
 	case c.sub == "rotate":
 		if p.Rotate == nil {
 			return rotateDisabled
+		}
+		// Telegram hands out an update until a later getUpdates confirms
+		// it; a rotator that stopped before confirming sees the command
+		// again when it restarts. A change is not repeated from then.
+		if age := p.Now().Sub(sent); age > maxRotateAge {
+			return fmt.Sprintf("Not rotating %s: that command was sent %s (before a restart?). Send it again to rotate now.", c.name, relative(-age))
 		}
 		return p.Rotate(ctx, chat, c.name)
 	case c.sub == "who" || c.sub == "denied" && c.since != "":

@@ -222,3 +222,48 @@ func TestRunCommandsAgainstTheDaemon(t *testing.T) {
 		t.Errorf("%d audit.query rows under the bot's token, want 2: %+v", n, rows)
 	}
 }
+
+// TestPollCommandsConfirmsOnStop: stopped right after answering, before
+// the next long poll, the poller still tells the Bot API what it handled
+// (a getUpdates with the new offset and no wait), so a restart does not
+// hand the same commands out again.
+func TestPollCommandsConfirmsOnStop(t *testing.T) {
+	fb := newFakeBot(t)
+	fb.queue(5, 1001, "/vault status")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	err := ops.PollCommands(ctx, ops.PollOptions{
+		APIURL: fb.srv.URL, BotToken: plantedToken, ChatIDs: []int64{1001}, Timeout: time.Second,
+		Snapshot: func(context.Context) (ops.Snapshot, error) { return *sampleSnapshot(), nil },
+		Send:     func(context.Context, int64, string) error { cancel(); return nil },
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("PollCommands = %v", err)
+	}
+	fb.mu.Lock()
+	offsets := fb.offsets
+	fb.mu.Unlock()
+	if len(offsets) != 2 || offsets[1] != "6" {
+		t.Errorf("offsets sent = %q, want [\"\" \"6\"]", offsets)
+	}
+}
+
+// TestPollCommandsRefusesAStaleRotate: a "/vault rotate" older than a few
+// minutes (handed out again after a restart) does not rotate.
+func TestPollCommandsRefusesAStaleRotate(t *testing.T) {
+	fb := newFakeBot(t)
+	fb.queueAt(1, 1001, "/vault rotate slack-bot", time.Now().Add(-time.Hour))
+	fb.queue(2, 1001, "/vault rotate google")
+	var names []string
+	fb.runWith(t, ops.PollOptions{Rotate: func(_ context.Context, _ int64, name string) string {
+		names = append(names, name)
+		return "rotated " + name
+	}})
+	got := fb.sentMsgs()
+	if len(got) != 2 || !strings.HasPrefix(got[0].Text, "Not rotating slack-bot: that command was sent 1h ago") || got[1].Text != "rotated google" {
+		t.Errorf("sent %+v", got)
+	}
+	if len(names) != 1 || names[0] != "google" {
+		t.Errorf("Rotate ran for %q, want only google", names)
+	}
+}

@@ -81,6 +81,7 @@ const (
 	// further unknown chats are ignored without a log line.
 	maxUnknownChats = 1000
 	sendTimeout     = 15 * time.Second
+	confirmTimeout  = 5 * time.Second
 )
 
 // PollCommands answers "/vault" commands from the chats in o.ChatIDs until
@@ -92,12 +93,13 @@ func PollCommands(ctx context.Context, o PollOptions) error {
 	if err != nil {
 		return err
 	}
+	defer p.confirm()
 	wait := pollBackoffMin
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		ups, retryAfter, err := p.getUpdates(ctx)
+		ups, retryAfter, err := p.getUpdates(ctx, max(int(p.Timeout/time.Second), 1))
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -124,10 +126,25 @@ func PollCommands(ctx context.Context, o PollOptions) error {
 	}
 }
 
+// confirm tells the Bot API which updates were handled, as the next
+// getUpdates would have: without it, the last ones are handed out again
+// after a restart. Best effort, bounded by confirmTimeout.
+func (p *poller) confirm() {
+	if p.offset <= p.confirmed {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), confirmTimeout)
+	defer cancel()
+	if _, _, err := p.getUpdates(ctx, 0); err != nil {
+		p.log.Warn("telegram: confirming the last updates failed; they may be answered again after a restart", "err", p.redact(err.Error()))
+	}
+}
+
 type update struct {
 	UpdateID int64 `json:"update_id"`
 	Message  *struct {
 		MessageID int64 `json:"message_id"`
+		Date      int64 `json:"date"` // Unix time the message was sent
 		Chat      struct {
 			ID int64 `json:"id"`
 		} `json:"chat"`
@@ -147,10 +164,12 @@ type botAnswer struct {
 
 type poller struct {
 	PollOptions
-	base    string // {api}/bot{token}/
-	log     *slog.Logger
-	offset  int64
-	unknown map[int64]bool
+	base   string // {api}/bot{token}/
+	log    *slog.Logger
+	offset int64
+	// confirmed is the offset the Bot API was last sent.
+	confirmed int64
+	unknown   map[int64]bool
 }
 
 func newPoller(o PollOptions) (*poller, error) {
@@ -196,13 +215,14 @@ func (p *poller) sleep(ctx context.Context, d time.Duration) error {
 	return ctx.Err()
 }
 
-// getUpdates long-polls once. On a 429 it also returns retry_after.
-func (p *poller) getUpdates(ctx context.Context) ([]update, time.Duration, error) {
-	secs := max(int(p.Timeout/time.Second), 1)
+// getUpdates long-polls once for up to secs seconds (0: answer at
+// once). On a 429 it also returns retry_after.
+func (p *poller) getUpdates(ctx context.Context, secs int) ([]update, time.Duration, error) {
 	q := url.Values{}
 	if p.offset > 0 {
 		q.Set("offset", strconv.FormatInt(p.offset, 10))
 	}
+	sent := p.offset
 	q.Set("timeout", strconv.Itoa(secs))
 	q.Set("allowed_updates", `["message"]`)
 	// The server holds the request for up to the timeout; give the
@@ -214,6 +234,11 @@ func (p *poller) getUpdates(ctx context.Context) ([]update, time.Duration, error
 		return nil, 0, errors.New("the api_url is not a valid URL")
 	}
 	a, err := p.do(req)
+	if err == nil && a.OK || ctx.Err() != nil {
+		// Updates below the offset are confirmed as soon as the Bot API
+		// has the request: when it answered, or held it until we gave up.
+		p.confirmed = max(p.confirmed, sent)
+	}
 	if err != nil {
 		return nil, 0, err
 	}
@@ -272,7 +297,7 @@ func (p *poller) handle(ctx context.Context, u update) {
 	if !isVaultCommand(m.Text) {
 		return
 	}
-	reply := p.reply(ctx, chat, m.Text)
+	reply := p.reply(ctx, chat, m.Text, time.Unix(m.Date, 0))
 	sctx, cancel := context.WithTimeout(ctx, sendTimeout)
 	defer cancel()
 	if err := p.Send(sctx, chat, reply); err != nil && ctx.Err() == nil {

@@ -59,10 +59,15 @@ func newFakeBot(t *testing.T) *fakeBot {
 }
 
 func (fb *fakeBot) queue(id int64, chat int64, text string) {
+	fb.queueAt(id, chat, text, time.Now())
+}
+
+// queueAt queues a message sent at date.
+func (fb *fakeBot) queueAt(id int64, chat int64, text string, date time.Time) {
 	fb.mu.Lock()
 	defer fb.mu.Unlock()
 	fb.updates = append(fb.updates, map[string]any{"update_id": id, "message": map[string]any{
-		"message_id": id * 10, "date": 1700000000, "text": text,
+		"message_id": id * 10, "date": date.Unix(), "text": text,
 		"chat": map[string]any{"id": chat, "type": "private"},
 	}})
 }
@@ -115,7 +120,10 @@ func (fb *fakeBot) serve(w http.ResponseWriter, r *http.Request) {
 		// after a while so the test can report the repeats.
 		runaway := fb.polls > 20
 		fb.mu.Unlock()
-		if len(out) > 0 && !runaway {
+		if len(out) > 0 && !runaway || q.Get("timeout") == "0" {
+			if out == nil {
+				out = []map[string]any{}
+			}
 			b, _ := json.Marshal(map[string]any{"ok": true, "result": out})
 			_, _ = w.Write(b)
 			return
