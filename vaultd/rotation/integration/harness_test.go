@@ -110,6 +110,7 @@ type env struct {
 
 	mu      sync.Mutex
 	outputs []string // every output of every process run, for the secret search
+	secrets []string // further secrets (tokens a test made) for the search
 }
 
 func newEnv(t *testing.T) *env {
@@ -233,6 +234,13 @@ func (e *env) record(s ...string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.outputs = append(e.outputs, s...)
+}
+
+// secret adds s to what assertNoSecrets searches for.
+func (e *env) secret(s string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.secrets = append(e.secrets, s)
 }
 
 type result struct {
@@ -433,9 +441,10 @@ func (e *env) assertNoSecrets() {
 	for i, o := range e.outputs {
 		texts[fmt.Sprintf("process output %d", i)] = o
 	}
+	secrets := append([]string{"SENTINEL", e.admin, e.rotToken}, e.secrets...)
 	e.mu.Unlock()
 	for where, s := range texts {
-		for _, secret := range []string{"SENTINEL", e.admin, e.rotToken} {
+		for _, secret := range secrets {
 			if secret != "" && strings.Contains(s, secret) {
 				t.Errorf("a secret (%.12s...) appears in the %s:\n%s", secret, where, s)
 			}

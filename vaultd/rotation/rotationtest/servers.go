@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // Reply is one scripted answer of a fake server, used instead of its
@@ -303,29 +304,111 @@ type Message struct {
 	Text   string `json:"text"`
 }
 
-// Telegram is a fake Bot API serving sendMessage for one bot token.
+// Telegram is a fake Bot API for one bot token, serving sendMessage and
+// getUpdates. getUpdates answers as Telegram documents it: every queued
+// update whose update_id is at least the request's offset (earlier ones
+// are confirmed and dropped), and when there is none it holds the request
+// for up to its timeout, answering as soon as an update is queued.
 type Telegram struct {
 	URL   string
 	token string
 	srv   *httptest.Server
 
-	mu     sync.Mutex
-	script []Reply
-	all    []Message
+	mu      sync.Mutex
+	script  []Reply
+	all     []Message
+	updates []Update
+	nextID  int64
+	queued  chan struct{} // closed and replaced by Queue
 	// Messages receives every delivered message (buffered).
 	Messages chan Message
 }
 
+// Update is one queued update, in the Bot API's JSON form.
+type Update struct {
+	UpdateID int64          `json:"update_id"`
+	Message  map[string]any `json:"message"`
+}
+
 // NewTelegram starts a fake Bot API for token.
 func NewTelegram(t testing.TB, token string) *Telegram {
-	tg := &Telegram{token: token, Messages: make(chan Message, 100)}
+	tg := &Telegram{token: token, Messages: make(chan Message, 100), nextID: 700000000, queued: make(chan struct{})}
 	tg.srv = httptest.NewServer(http.HandlerFunc(tg.serve))
 	tg.URL = tg.srv.URL
-	t.Cleanup(tg.srv.Close)
+	t.Cleanup(func() { tg.srv.CloseClientConnections(); tg.srv.Close() })
 	return tg
 }
 
-// Script queues replies for the next requests.
+// Queue adds a text message from a private chat, as a person typing it in
+// chatID would send it, and returns its update_id.
+func (tg *Telegram) Queue(chatID int64, text string) int64 {
+	tg.mu.Lock()
+	defer tg.mu.Unlock()
+	tg.nextID++
+	id := tg.nextID
+	tg.updates = append(tg.updates, Update{UpdateID: id, Message: map[string]any{
+		"message_id": id - 700000000,
+		"from":       map[string]any{"id": chatID, "is_bot": false, "first_name": "Op", "username": "op"},
+		"chat":       map[string]any{"id": chatID, "first_name": "Op", "username": "op", "type": "private"},
+		"date":       time.Now().Unix(),
+		"text":       text,
+		"entities":   []map[string]any{{"offset": 0, "length": len(strings.Fields(text)[0]), "type": "bot_command"}},
+	}})
+	close(tg.queued)
+	tg.queued = make(chan struct{})
+	return id
+}
+
+// pending confirms the updates below offset and returns the rest, with a
+// channel closed when another is queued.
+func (tg *Telegram) pending(offset int64) ([]Update, chan struct{}) {
+	tg.mu.Lock()
+	defer tg.mu.Unlock()
+	i := 0
+	for i < len(tg.updates) && tg.updates[i].UpdateID < offset {
+		i++
+	}
+	tg.updates = tg.updates[i:]
+	return append([]Update(nil), tg.updates...), tg.queued
+}
+
+// serveUpdates is getUpdates.
+func (tg *Telegram) serveUpdates(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	var offset int64
+	var timeout int
+	if v := q.Get("offset"); v != "" {
+		if _, err := fmt.Sscan(v, &offset); err != nil {
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = io.WriteString(w, `{"ok":false,"error_code":400,"description":"Bad Request: wrong offset"}`)
+			return
+		}
+	}
+	if v := q.Get("timeout"); v != "" {
+		_, _ = fmt.Sscan(v, &timeout)
+	}
+	ups, queued := tg.pending(offset)
+	if len(ups) == 0 && timeout > 0 {
+		t := time.NewTimer(time.Duration(timeout) * time.Second)
+		select {
+		case <-queued:
+			ups, _ = tg.pending(offset)
+		case <-t.C:
+		case <-r.Context().Done():
+			t.Stop()
+			return
+		}
+		t.Stop()
+	}
+	if ups == nil {
+		ups = []Update{}
+	}
+	b, _ := json.Marshal(map[string]any{"ok": true, "result": ups})
+	_, _ = w.Write(b)
+}
+
+// Script queues replies for the next sendMessage requests (getUpdates
+// is never scripted).
 func (tg *Telegram) Script(r ...Reply) {
 	tg.mu.Lock()
 	defer tg.mu.Unlock()
@@ -340,6 +423,11 @@ func (tg *Telegram) All() []Message {
 }
 
 func (tg *Telegram) serve(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	if r.URL.Path == "/bot"+tg.token+"/getUpdates" {
+		tg.serveUpdates(w, r)
+		return
+	}
 	tg.mu.Lock()
 	var reply *Reply
 	if len(tg.script) > 0 {

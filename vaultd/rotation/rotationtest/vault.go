@@ -2,7 +2,8 @@
 // network or a daemon: an in-memory Vault that keeps the daemon's
 // rotation state machine as docs/PROTOCOL.md describes it, a Clock moved
 // by hand, and HTTP servers on 127.0.0.1 that answer as Slack's and
-// Google's token endpoints and Telegram's sendMessage are documented to.
+// Google's token endpoints and Telegram's sendMessage and getUpdates are
+// documented to.
 //
 // It is for tests only; the integration tests under
 // vaultd/rotation/integration use the fake servers with the real daemon.

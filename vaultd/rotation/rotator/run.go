@@ -166,18 +166,25 @@ func Run(ctx context.Context, o Options) error {
 
 	s := rotation.NewScheduler(e)
 	go watchInputs(ctx, vault.Options{Socket: socket, Token: token}, plan, s, log)
+	// The commands loop is waited for on the way out: it confirms to the
+	// Bot API what it answered (so a restart does not answer it again)
+	// and may be finishing a "/vault rotate".
+	commandsDone := make(chan struct{})
 	if tg := plan.Telegram; tg != nil && tg.Commands {
 		co := ops.CommandsOptions{Socket: socket, VaultToken: token, BotTokenPath: tg.BotTokenPath, APIURL: tg.APIURL, ChatIDs: tg.ChatIDs, Logger: log}
 		if tg.AllowRotate {
 			co.Rotate = TelegramRotate(e, log)
 		}
-		go ops.RunCommands(ctx, co)
+		go func() { defer close(commandsDone); _ = ops.RunCommands(ctx, co) }()
+	} else {
+		close(commandsDone)
 	}
 	if err := o.Notify(daemon.SdNotifyReady); err != nil {
 		log.Warn("sd_notify failed", "err", err)
 	}
 	log.Info("rotator started", "rotations", len(plan.Rotations), "socket", socket)
 	err = s.Run(ctx)
+	<-commandsDone
 	_ = o.Notify(daemon.SdNotifyStopping)
 	log.Info("rotator stopped")
 	return err
