@@ -87,6 +87,7 @@ type auditLog struct {
 	wconn      *sql.Conn     // the loader's own connection
 	insert     *sql.Stmt     // one row
 	insertMany *sql.Stmt     // rowsPerInsert rows
+	lastUse    *sql.Stmt     // a token's newest use
 	kick       chan struct{} // cap 1; SetRetention asks for a retention check
 	stop       chan struct{}
 	writerDone chan struct{}
@@ -143,8 +144,18 @@ func (db *DB) startAudit(ctx context.Context) error {
 		conn.Close()
 		return err
 	}
-	db.wconn, db.insert, db.insertMany = conn, ins, insMany
+	lastUse, err := conn.PrepareContext(ctx, `UPDATE tokens SET last_used_at = ?, last_uid = ?, last_unit = ?
+		WHERE id = ? AND (last_used_at IS NULL OR last_used_at <= ?)`)
+	if err != nil {
+		insMany.Close()
+		ins.Close()
+		conn.Close()
+		return err
+	}
+	db.wconn, db.insert, db.insertMany, db.lastUse = conn, ins, insMany, lastUse
 	if err := db.openJournal(ctx); err != nil {
+		lastUse.Close()
+		insMany.Close()
 		ins.Close()
 		conn.Close()
 		return err
@@ -213,7 +224,7 @@ func (db *DB) stopAudit() error {
 	close(db.stop)
 	<-db.flusherEnd
 	<-db.writerDone
-	return errors.Join(db.insert.Close(), db.insertMany.Close(), db.wconn.Close(), db.jf.Close())
+	return errors.Join(db.insert.Close(), db.insertMany.Close(), db.lastUse.Close(), db.wconn.Close(), db.jf.Close())
 }
 
 // Audit records rec. It does not block on I/O: the record joins the
@@ -588,6 +599,7 @@ func (db *DB) loadSpilled() error {
 // transaction on the loader's connection.
 func (db *DB) insertRecords(recs []Record) (err error) {
 	ctx := context.Background()
+	all := recs
 	if _, err := db.wconn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
 		return err
 	}
@@ -616,8 +628,37 @@ func (db *DB) insertRecords(recs []Record) (err error) {
 			return err
 		}
 	}
+	if err = db.noteLastUse(ctx, all); err != nil {
+		return err
+	}
 	_, err = db.wconn.ExecContext(ctx, "COMMIT")
 	return err
+}
+
+// noteLastUse records on each token the newest of recs made with it: one
+// UPDATE per token in the batch, not one per record. A record older than
+// what the token holds (loaded late from the journal) changes nothing.
+func (db *DB) noteLastUse(ctx context.Context, recs []Record) error {
+	var newest map[string]*Record
+	for i := range recs {
+		r := &recs[i]
+		if r.TokenID == "" {
+			continue
+		}
+		if newest == nil {
+			newest = make(map[string]*Record, 4)
+		}
+		if n, ok := newest[r.TokenID]; !ok || r.Time.After(n.Time) {
+			newest[r.TokenID] = r
+		}
+	}
+	for id, r := range newest {
+		ns := r.Time.UnixNano()
+		if _, err := db.lastUse.ExecContext(ctx, ns, r.UID, nullStr(r.Unit), id, ns); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 const (

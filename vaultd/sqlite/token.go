@@ -181,16 +181,16 @@ type Use struct {
 	Unit string
 }
 
-// LastUse returns, for every token id in the audit log, its newest record.
+// LastUse returns, for every token that has been used, its newest audit
+// record's time and peer. The loader keeps these on the token (migration
+// 0004), so they survive audit retention.
 func (db *DB) LastUse(ctx context.Context) (map[string]Use, error) {
 	if err := db.flush(ctx); err != nil {
 		return nil, fmt.Errorf("last use: %w", err)
 	}
-	// With max(), SQLite takes the bare columns from the row that holds the
-	// maximum; the (token_id, time) index answers this without a sort.
 	rows, err := db.sql.QueryContext(ctx,
-		`SELECT token_id, max(time), coalesce(uid, -1), coalesce(unit, '')
-		 FROM audit WHERE token_id IS NOT NULL GROUP BY token_id`)
+		`SELECT id, last_used_at, coalesce(last_uid, -1), coalesce(last_unit, '')
+		 FROM tokens WHERE last_used_at IS NOT NULL`)
 	if err != nil {
 		return nil, fmt.Errorf("last use: %w", err)
 	}

@@ -3,8 +3,10 @@ package sqlite
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"errors"
 	"os"
+	"path/filepath"
 	"reflect"
 	"testing"
 	"time"
@@ -205,27 +207,50 @@ func TestLastUse(t *testing.T) {
 	db := MustOpenDB(t)
 	ctx := context.Background()
 	base := time.Unix(1_700_000_000, 0)
+	a, _ := newToken(t, "a")
+	b, _ := newToken(t, "b")
+	unused, _ := newToken(t, "unused")
+	for _, tok := range []*Token{a, b, unused} {
+		if err := db.CreateToken(ctx, tok); err != nil {
+			t.Fatal(err)
+		}
+	}
 	w := NewWaiter()
 	add := func(tokenID string, at time.Duration, uid int64, unit string) {
 		r := rec("get", "a/b")
 		r.TokenID, r.Time, r.UID, r.Unit = tokenID, base.Add(at), uid, unit
 		db.Audit(r, w)
 	}
-	add("tok_a", 1*time.Second, 1000, "old.service")
-	add("tok_a", 3*time.Second, 1001, "new.service")
-	add("tok_a", 2*time.Second, 1002, "middle.service") // committed later, but older
-	add("tok_b", 5*time.Second, 0, "")
+	add(a.ID, 1*time.Second, 1000, "old.service")
+	add(a.ID, 3*time.Second, 1001, "new.service")
+	add(a.ID, 2*time.Second, 1002, "middle.service") // committed later, but older
+	add(b.ID, 5*time.Second, 0, "")
 	add("", 9*time.Second, 7, "anonymous.service")
 	if err := w.Wait(); err != nil {
 		t.Fatal(err)
 	}
-	got, err := db.LastUse(ctx)
-	if err != nil {
+	want := map[string]Use{
+		a.ID: {Time: base.Add(3 * time.Second), UID: 1001, Unit: "new.service"},
+		b.ID: {Time: base.Add(5 * time.Second), UID: 0, Unit: ""},
+	}
+	checkLastUse(t, db, want)
+
+	// A later batch that holds only an older use changes nothing; a newer
+	// one moves it on.
+	add(a.ID, 2500*time.Millisecond, 1003, "late.service")
+	add(b.ID, 6*time.Second, 1004, "b2.service")
+	if err := w.Wait(); err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]Use{
-		"tok_a": {Time: base.Add(3 * time.Second), UID: 1001, Unit: "new.service"},
-		"tok_b": {Time: base.Add(5 * time.Second), UID: 0, Unit: ""},
+	want[b.ID] = Use{Time: base.Add(6 * time.Second), UID: 1004, Unit: "b2.service"}
+	checkLastUse(t, db, want)
+}
+
+func checkLastUse(t *testing.T, db *DB, want map[string]Use) {
+	t.Helper()
+	got, err := db.LastUse(context.Background())
+	if err != nil {
+		t.Fatal(err)
 	}
 	if len(got) != len(want) {
 		t.Fatalf("LastUse = %v, want %v", got, want)
@@ -235,5 +260,51 @@ func TestLastUse(t *testing.T) {
 		if !g.Time.Equal(u.Time) || g.UID != u.UID || g.Unit != u.Unit {
 			t.Errorf("LastUse[%s] = %+v, want %+v", id, g, u)
 		}
+	}
+}
+
+// Migration 0004 moves last use onto the tokens: a database written by an
+// older version keeps each token's last use, taken from its audit rows.
+func TestLastUseMigratedFromAudit(t *testing.T) {
+	ms, err := migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "old.db")
+	old, err := sql.Open("sqlite", dsn(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, m := range ms[:3] {
+		if _, err := old.ExecContext(ctx, m.sql); err != nil {
+			t.Fatalf("%s: %v", m.name, err)
+		}
+	}
+	for _, q := range []string{
+		`PRAGMA user_version = 3`,
+		`INSERT INTO tokens (id, name, hash, grants, created_at) VALUES ('tok_a', 'a', x'01', '[]', 1), ('tok_b', 'b', x'02', '[]', 1)`,
+		`INSERT INTO audit (seq, time, token_id, uid, unit, method, outcome) VALUES
+			(1, 100, 'tok_a', 1000, 'first.service', 'get', 'ok'),
+			(2, 300, 'tok_a', 1001, 'newest.service', 'get', 'ok'),
+			(3, 200, 'tok_a', 1002, 'middle.service', 'get', 'ok'),
+			(4, 400, NULL, 7, 'anon.service', 'get', 'ok')`,
+	} {
+		if _, err := old.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	if err := old.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	checkLastUse(t, db, map[string]Use{"tok_a": {Time: time.Unix(0, 300), UID: 1001, Unit: "newest.service"}})
+	var n int
+	if err := db.sql.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema WHERE name = 'audit_token_time'`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("audit_token_time still there (%d, %v)", n, err)
 	}
 }
