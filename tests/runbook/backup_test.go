@@ -1,6 +1,7 @@
 package runbook
 
 import (
+	"database/sql"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -14,7 +15,8 @@ import (
 // backup while the daemon serves, more work after it, then the state lost
 // and restored. The restored daemon knows the tokens of the backup and not
 // the later one, and its audit log holds every row written before the
-// backup (those still only in the journal too) exactly once.
+// backup exactly once, though at the time of the backup those rows were
+// only in the journal.
 func TestBackupAndRestore(t *testing.T) {
 	requireTool(t, "sqlite3", "sqlite3")
 	d := daemontest.New(t, bins, daemontest.Options{})
@@ -35,6 +37,12 @@ func TestBackupAndRestore(t *testing.T) {
 		t.Fatal(err)
 	}
 	ec := d.Dial(early.Token)
+	// So that the reads before the backup are only in the journal when it
+	// is taken — decided here, not by when the daemon's loader last ran —
+	// another connection holds SQLite's write lock meanwhile, as a long
+	// write would: the loader waits, the reads are answered once their
+	// records are in the journal, and the backup (a reader) is not held up.
+	_, release := lockDB(t, filepath.Join(d.StateDir, "jawn-vault.db"))
 	for i := range n {
 		if _, err := ec.Get(ctx, fmt.Sprintf("svc/before-%d", i)); err != nil {
 			t.Fatal(err)
@@ -56,6 +64,11 @@ func TestBackupAndRestore(t *testing.T) {
 		if fi.Mode().Perm() != 0o600 {
 			t.Errorf("backup %s has mode %04o, want 0600", f, fi.Mode().Perm())
 		}
+	}
+
+	release()
+	if got := readsIn(t, filepath.Join(backup, "jawn-vault.db")); got != 0 {
+		t.Fatalf("the database copy holds %d of the reads made with its write lock held elsewhere; want them only in the journal copy", got)
 	}
 
 	// After the backup: a token and a read the restore will forget.
@@ -114,4 +127,26 @@ func TestBackupAndRestore(t *testing.T) {
 	if len(rows) != 1 {
 		t.Errorf("a read after the restore: %d audit rows, want 1", len(rows))
 	}
+}
+
+// readsIn counts the audit rows of reads of svc/before-* in a copy of the
+// database at path.
+func readsIn(t *testing.T, path string) int {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp := filepath.Join(t.TempDir(), "copy.db")
+	writeFile(t, cp, string(b), 0o600)
+	db, err := sql.Open("sqlite", "file:"+cp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	if err := db.QueryRow(`SELECT count(*) FROM audit WHERE method = 'get' AND path LIKE 'svc/before-%'`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

@@ -24,7 +24,9 @@ const holdLockEnv = "JAWN_VAULT_RUNBOOK_HOLD_LOCK"
 // holdLock opens db, takes SQLite's write lock (BEGIN IMMEDIATE), says
 // "locked" on stdout and keeps the lock until its stdin is closed.
 func holdLock(db string) int {
-	sdb, err := sql.Open("sqlite", "file:"+db)
+	// It waits for a lock the daemon holds for a moment (a running
+	// daemon's loader), as the sqlite3 shell's .timeout would.
+	sdb, err := sql.Open("sqlite", "file:"+db+"?_pragma=busy_timeout(10000)")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -46,6 +48,47 @@ func holdLock(db string) int {
 	return 0
 }
 
+// lockDB runs another process (this test binary again) that takes the
+// write lock of the SQLite database at path and holds it until release is
+// called or t ends. It returns the process's pid.
+func lockDB(t *testing.T, path string) (pid int, release func()) {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	holder := exec.Command(self)
+	holder.Env = append(os.Environ(), holdLockEnv+"="+path)
+	stdin, err := holder.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := holder.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	holder.Stderr = os.Stderr
+	if err := holder.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := false
+	release = func() {
+		if done {
+			return
+		}
+		done = true
+		stdin.Close()
+		if err := holder.Wait(); err != nil {
+			t.Errorf("the lock holder: %v", err)
+		}
+	}
+	t.Cleanup(release)
+	if line, _ := bufio.NewReader(stdout).ReadString('\n'); line != "locked\n" {
+		t.Fatalf("the lock holder said %q", line)
+	}
+	return holder.Process.Pid, release
+}
+
 // TestLockedDatabaseAtStart drills "The daemon will not start", database
 // locked: another process holds the state database's write lock when the
 // daemon starts. The daemon exits with the state database error and a
@@ -60,44 +103,10 @@ func TestLockedDatabaseAtStart(t *testing.T) {
 	}
 	d.Stop()
 
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	holder := exec.Command(self)
-	holder.Env = append(os.Environ(), holdLockEnv+"="+d.StateDir+"/jawn-vault.db")
-	stdin, err := holder.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := holder.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	holder.Stderr = os.Stderr
-	if err := holder.Start(); err != nil {
-		t.Fatal(err)
-	}
-	release := func() {
-		if holder.Process == nil {
-			return
-		}
-		stdin.Close()
-		_ = holder.Wait()
-		holder.Process = nil
-	}
-	t.Cleanup(func() {
-		if holder.Process != nil {
-			_ = holder.Process.Kill()
-			release()
-		}
-	})
-	if line, _ := bufio.NewReader(stdout).ReadString('\n'); line != "locked\n" {
-		t.Fatalf("the lock holder said %q", line)
-	}
+	pid, release := lockDB(t, d.StateDir+"/jawn-vault.db")
 
 	// The symptom: the daemon does not start, and says why.
-	err = d.TryStart()
+	err := d.TryStart()
 	ee, ok := err.(*daemontest.ExitError)
 	if !ok {
 		t.Fatalf("the daemon started with its database locked by another process (%v)", err)
@@ -117,8 +126,8 @@ func TestLockedDatabaseAtStart(t *testing.T) {
 	const fuser = "sudo fuser -v /var/lib/jawn-vault/jawn-vault.db*"
 	dr.on["sudo systemctl start jawn-vault"] = d.Start
 	dr.run(lockedBlock(t, b, fuser))
-	if out := dr.result(fuser); !strings.Contains(out.Stdout+out.Stderr, strconv.Itoa(holder.Process.Pid)) {
-		t.Errorf("%s does not name the holder (pid %d):\n%s", fuser, holder.Process.Pid, out)
+	if out := dr.result(fuser); !strings.Contains(out.Stdout+out.Stderr, strconv.Itoa(pid)) {
+		t.Errorf("%s does not name the holder (pid %d):\n%s", fuser, pid, out)
 	}
 	release() // "close it"
 	dr.run(startBlock(t, b))
