@@ -8,9 +8,10 @@ package ops
 // PollOptions.Rotate, which the rotator sets only when the config allows
 // it: Telegram is a weak second factor and a group chat has many
 // members), answer any chat outside ChatIDs, log a message's text, or
-// remember its offset across restarts (Telegram keeps unconfirmed updates
-// for 24 hours, so after a restart recent commands may be answered once
-// more).
+// remember its offset across restarts. Telegram keeps unconfirmed updates
+// for 24 hours; PollCommands confirms what it handled when it stops, but
+// after a crash recent commands may be answered once more (a "/vault
+// rotate" older than maxRotateAge is answered, not run).
 
 import (
 	"bytes"
