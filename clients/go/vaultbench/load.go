@@ -43,6 +43,12 @@ type Result struct {
 	P50US    float64 `json:"p50_us"`
 	P99US    float64 `json:"p99_us"`
 	P999US   float64 `json:"p999_us"`
+	// ServerCPUUS and ClientCPUUS are CPU time (user + system) per
+	// answered request, of the server process and of the load generator,
+	// when the suite measured them: unlike requests/s, they hardly move
+	// when the machine is busy, and they show where the two cores went.
+	ServerCPUUS float64 `json:"server_cpu_us,omitempty"`
+	ClientCPUUS float64 `json:"client_cpu_us,omitempty"`
 }
 
 // Run drives the target and returns the merged result.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -297,5 +298,26 @@ func TestThousands(t *testing.T) {
 		if got := thousands(in); got != want {
 			t.Errorf("thousands(%v) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+func TestParseStatCPU(t *testing.T) {
+	// A command name with a space and a parenthesis, as /proc shows it.
+	line := "4242 (my (odd) prog) S 1 4242 4242 0 -1 4194560 311 0 0 0 157 43 0 0 20 0 3 0 100 0 0\n"
+	d, ok := parseStatCPU(line)
+	if !ok || d != 2*time.Second {
+		t.Fatalf("parseStatCPU = %v, %v; want 2s (157 + 43 ticks)", d, ok)
+	}
+	for _, bad := range []string{"", "4242 (x) S 1 2", "4242 (x) S 1 4242 4242 0 -1 4194560 311 0 0 0 abc 43 0"} {
+		if _, ok := parseStatCPU(bad); ok {
+			t.Errorf("parseStatCPU(%q) accepted", bad)
+		}
+	}
+	// This process's own line parses, and a gone pid is an error.
+	if _, err := procCPU(os.Getpid()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := procCPU(1 << 30); err == nil {
+		t.Fatal("procCPU of a pid that does not exist succeeded")
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/jamditis/jawn-vault/vaultd/wire"
@@ -73,7 +74,11 @@ func (s *suite) measureHit(ctx context.Context, v *devVault, paths []string, rea
 		s.step("cache hit: %d connections, vault then Redis, %s each", n, s.Duration)
 		for _, o := range []LoadOptions{vaultLoad, redisLoad} {
 			o.Conns, o.Duration = n, s.Duration
-			res, err := Run(ctx, o)
+			pid := v.cmd.Process.Pid
+			if o.Target == "redis" {
+				pid = r.cmd.Process.Pid
+			}
+			res, err := runMeasuringCPU(ctx, o, pid)
 			if err != nil {
 				return err
 			}
@@ -450,6 +455,73 @@ func (s *suite) measureRSS(ctx context.Context, r *RSSSection) error {
 }
 
 // procStatusKiB reads one "Name: N kB" field of /proc/PID/status.
+// runMeasuringCPU is Run, with the CPU time per request of the server
+// (pid) and of this process, the load generator, filled in.
+func runMeasuringCPU(ctx context.Context, o LoadOptions, pid int) (Result, error) {
+	s0, serr := procCPU(pid)
+	c0, cerr := selfCPU()
+	res, err := Run(ctx, o)
+	if err != nil || res.Requests == 0 {
+		return res, err
+	}
+	s1, serr1 := procCPU(pid)
+	c1, cerr1 := selfCPU()
+	per := func(d time.Duration) float64 {
+		return math.Round(float64(d.Microseconds())/float64(res.Requests)*10) / 10
+	}
+	if serr == nil && serr1 == nil {
+		res.ServerCPUUS = per(s1 - s0)
+	}
+	if cerr == nil && cerr1 == nil {
+		res.ClientCPUUS = per(c1 - c0)
+	}
+	return res, nil
+}
+
+// procCPU is the user plus system time pid has used, from /proc/PID/stat
+// (clock ticks of 1/100 s, as on every Linux this runs on).
+func procCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	d, ok := parseStatCPU(string(b))
+	if !ok {
+		return 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
+	}
+	return d, nil
+}
+
+// parseStatCPU reads utime + stime from a /proc/PID/stat line. The command
+// name, in parentheses, may hold spaces and parentheses: fields are counted
+// after its last closing parenthesis. utime and stime are fields 14 and 15
+// of the line, 12 and 13 after the name.
+func parseStatCPU(line string) (time.Duration, bool) {
+	i := strings.LastIndex(line, ")")
+	if i < 0 {
+		return 0, false
+	}
+	f := strings.Fields(line[i+1:])
+	if len(f) < 13 {
+		return 0, false
+	}
+	ut, err1 := strconv.ParseInt(f[11], 10, 64)
+	st, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil || ut < 0 || st < 0 {
+		return 0, false
+	}
+	return time.Duration(ut+st) * 10 * time.Millisecond, true
+}
+
+// selfCPU is this process's user plus system time.
+func selfCPU() (time.Duration, error) {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0, err
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), nil
+}
+
 func procStatusKiB(pid int, field string) (int, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {

@@ -35,8 +35,12 @@ func judge(r *Report) []Target {
 	r64, ok2 := byConns(r.Hit.Redis, 64)
 	ok := r.Hit.ok() && ok1 && ok2 && r64.RPS > 0
 	ratio := safeDiv(v64.RPS, r64.RPS)
+	hitText := fmt.Sprintf("%s vs %s req/s = %.2f×", thousands(v64.RPS), thousands(r64.RPS), ratio)
+	if v64.ServerCPUUS > 0 && r64.ServerCPUUS > 0 {
+		hitText += fmt.Sprintf(" (server CPU a request %.1f vs %.1f µs)", v64.ServerCPUUS, r64.ServerCPUUS)
+	}
 	add("cache-hit throughput, 64 conns (auth, grants, audit on)", "≥ 1.0× Redis GET, same client", ok, ratio, ratio >= 1.0,
-		measuredText(ok, fmt.Sprintf("%s vs %s req/s = %.2f×", thousands(v64.RPS), thousands(r64.RPS), ratio), r.Hit.Section))
+		measuredText(ok, hitText, r.Hit.Section))
 
 	v1, ok1 := byConns(r.Hit.Vault, 1)
 	r1, ok2 := byConns(r.Hit.Redis, 1)
@@ -143,6 +147,14 @@ func Markdown(r *Report) string {
 			thousands(float64(answered)), failed, thousands(float64(h.CacheHits)), h.CacheMisses, thousands(float64(h.AuditRows)), h.AuditFailed, h.Paths, orDash(h.RedisVersion))
 		if h.RedisBenchmarkError != "" {
 			w("\nredis-benchmark: %s\n", h.RedisBenchmarkError)
+		}
+		if len(h.Vault) > 0 && h.Vault[0].ServerCPUUS > 0 {
+			w("\nCPU time (user + system) per answered request, same runs — the load generator shares the machine's cores with the server:\n\n")
+			w("| conns | vault daemon | Redis | vault / Redis | load generator, vault runs | load generator, Redis runs |\n|---|---|---|---|---|---|\n")
+			for _, v := range h.Vault {
+				rd, _ := byConns(h.Redis, v.Conns)
+				w("| %d | %.1f µs | %.1f µs | %.2f× | %.1f µs | %.1f µs |\n", v.Conns, v.ServerCPUUS, rd.ServerCPUUS, safeDiv(v.ServerCPUUS, rd.ServerCPUUS), v.ClientCPUUS, rd.ClientCPUUS)
+			}
 		}
 	}
 	sectionNote(w, h.Section)
