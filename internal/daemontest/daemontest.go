@@ -29,6 +29,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -245,9 +246,12 @@ func (d *Daemon) TryStart() error {
 	if <-ready {
 		return nil
 	}
+	// The wait ended without READY=1: either the daemon exited (the
+	// goroutine above closed exited, then the notify socket) or the
+	// deadline passed with the daemon still running.
 	select {
 	case <-exited:
-	case <-time.After(readyTimeout):
+	default:
 		d.Kill()
 		return fmt.Errorf("daemontest: no READY=1 within %s\n%s", readyTimeout, d.out.From(mark))
 	}
@@ -309,20 +313,20 @@ func (d *Daemon) Stop() {
 	if cmd == nil {
 		return
 	}
-	_ = cmd.Process.Signal(os.Interrupt)
+	_ = cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-exited:
 	case <-time.After(20 * time.Second):
 		_ = cmd.Process.Kill()
 		<-exited
-		d.t.Errorf("daemontest: jawn-vault did not stop on SIGINT\n%s", d.Log())
+		d.t.Errorf("daemontest: jawn-vault did not stop on SIGTERM\n%s", d.Log())
 	}
 	d.mu.Lock()
 	err := d.err
 	d.cmd = nil
 	d.mu.Unlock()
 	if err != nil {
-		d.t.Errorf("daemontest: jawn-vault exited with %v on SIGINT\n%s", err, d.Log())
+		d.t.Errorf("daemontest: jawn-vault exited with %v on SIGTERM\n%s", err, d.Log())
 	}
 }
 
