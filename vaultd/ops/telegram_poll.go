@@ -429,13 +429,55 @@ func readSecret(ctx context.Context, socket, token, path string) ([]byte, error)
 	return c.Get(ctx, path)
 }
 
+// auditPageRows is how many rows one audit.query asks for: a few hundred
+// rows stay far below the client's 4 MiB answer limit however long their
+// paths and executables are.
+var auditPageRows = 500
+
+// queryAudit reads up to q.Limit rows matching q (whose Until must be
+// empty), newest first, in pages of auditPageRows; rows a page repeats
+// are dropped by their sequence number.
 func queryAudit(ctx context.Context, socket, token string, q wire.AuditQueryParams) ([]wire.AuditEntry, error) {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
 	c, err := vault.Dial(ctx, vault.Options{Socket: socket, Token: token})
 	if err != nil {
 		return nil, err
 	}
 	defer c.Close()
-	return c.AuditQuery(ctx, q)
+	want := q.Limit
+	page := q
+	page.Limit = min(auditPageRows, want)
+	var out []wire.AuditEntry
+	seen := map[int64]bool{}
+	for len(out) < want {
+		rows, err := c.AuditQuery(ctx, page)
+		if err != nil {
+			return nil, err
+		}
+		added := 0
+		for _, r := range rows {
+			if !seen[r.Seq] && len(out) < want {
+				seen[r.Seq] = true
+				out = append(out, r)
+				added++
+			}
+		}
+		if len(rows) < page.Limit {
+			break
+		}
+		// The next page ends just after this one's oldest row, so rows of
+		// the same time that did not fit are not lost; only when a whole
+		// page was rows already seen does it end before that time.
+		oldest := rows[len(rows)-1].Time
+		next := oldest.Add(time.Nanosecond).Format(time.RFC3339Nano)
+		if added == 0 {
+			next = oldest.Format(time.RFC3339Nano)
+		}
+		if next == page.Until {
+			break
+		}
+		page.Until = next
+	}
+	return out, nil
 }
