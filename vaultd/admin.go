@@ -9,6 +9,7 @@ import (
 
 	"github.com/jamditis/jawn-vault/vaultd/auth"
 	"github.com/jamditis/jawn-vault/vaultd/config"
+	"github.com/jamditis/jawn-vault/vaultd/metrics"
 	"github.com/jamditis/jawn-vault/vaultd/policy"
 	"github.com/jamditis/jawn-vault/vaultd/sqlite"
 	"github.com/jamditis/jawn-vault/vaultd/wire"
@@ -294,5 +295,11 @@ func (s *Server) Status(ctx context.Context) wire.StatusResult {
 	}
 	r.Tokens.Active = s.tokens.count()
 	r.Rotations = s.rotationStates(ctx, ownerGrants)
+	r.Metrics = &wire.MetricsStatus{
+		BoundsUS:    metrics.BoundsUS(),
+		Requests:    s.reqMetrics.Snapshot(),
+		AuditCommit: s.db.AuditCommitLatency(),
+		Rotations:   s.rotationMetrics(),
+	}
 	return r
 }

@@ -54,6 +54,7 @@ func (c *conn) handle(line []byte) {
 	// (A get that succeeded has already appended its own answer.)
 	cl.rec.Outcome = outcomeOf(wire.Code(cl.rec.Code))
 	cl.rec.Duration = s.now().Sub(start)
+	s.reqMetrics.Observe(cl.rec.Method, cl.rec.Outcome, cl.rec.Duration)
 	c.pending = append(c.pending, pending{start: outStart, end: len(c.out), secret: cl.secret && werr == nil, id: cl.id})
 	s.audit(c, cl.rec)
 }

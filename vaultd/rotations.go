@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/jamditis/jawn-vault/vaultd/auth"
@@ -201,7 +203,29 @@ func (cl *call) rotationEnd(params json.RawMessage) ([]byte, *wire.Error) {
 	if err := s.db.PutRotation(ctx, r); err != nil {
 		return nil, wire.Errorf(wire.CodeAuditUnavailable, "the state database could not be written")
 	}
+	m := s.rotEnds[p.Name]
+	if m == nil {
+		m = &wire.RotationMetric{Name: p.Name}
+		s.rotEnds[p.Name] = m
+	}
+	if p.OK {
+		m.Succeeded++
+	} else {
+		m.Failed++
+	}
 	return mustJSON(rotationState(r, now)), nil
+}
+
+// rotationMetrics returns the rotation.end counts, by name.
+func (s *Server) rotationMetrics() []wire.RotationMetric {
+	s.rotMu.Lock()
+	defer s.rotMu.Unlock()
+	out := make([]wire.RotationMetric, 0, len(s.rotEnds))
+	for _, m := range s.rotEnds {
+		out = append(out, *m)
+	}
+	slices.SortFunc(out, func(a, b wire.RotationMetric) int { return strings.Compare(a.Name, b.Name) })
+	return out
 }
 
 func (cl *call) rotationClear(params json.RawMessage) ([]byte, *wire.Error) {

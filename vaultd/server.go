@@ -22,6 +22,7 @@ import (
 	"github.com/jamditis/jawn-vault/vaultd/backend"
 	"github.com/jamditis/jawn-vault/vaultd/cache"
 	"github.com/jamditis/jawn-vault/vaultd/config"
+	"github.com/jamditis/jawn-vault/vaultd/metrics"
 	"github.com/jamditis/jawn-vault/vaultd/sqlite"
 	"github.com/jamditis/jawn-vault/vaultd/vpath"
 	"github.com/jamditis/jawn-vault/vaultd/wire"
@@ -78,8 +79,11 @@ type Server struct {
 	flightMu sync.Mutex
 	flights  map[vpath.Path]*flight
 
-	rotMu    sync.Mutex // serialises rotation state changes
+	rotMu    sync.Mutex                      // serialises rotation state changes
+	rotEnds  map[string]*wire.RotationMetric // rotation.end outcomes since start; rotMu
 	watchers broker
+
+	reqMetrics metrics.Requests
 }
 
 // New prepares a server: it loads the live tokens from the database.
@@ -95,6 +99,7 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	}
 	s.watchers.subs = make(map[*subscription]struct{})
 	s.flights = make(map[vpath.Path]*flight)
+	s.rotEnds = make(map[string]*wire.RotationMetric)
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}

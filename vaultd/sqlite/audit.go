@@ -10,6 +10,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/jamditis/jawn-vault/vaultd/metrics"
+	"github.com/jamditis/jawn-vault/vaultd/wire"
 )
 
 // ErrAuditUnavailable is returned, wrapped, by Waiter.Wait when a record
@@ -97,6 +100,7 @@ type auditLog struct {
 
 	committed, failed, batches atomic.Uint64
 	lastCommit                 atomic.Int64 // time.Duration
+	commitLatency              metrics.Histogram
 	unhealthy                  atomic.Bool
 	pruneSteps                 atomic.Uint64 // retention chunks run; for tests
 
@@ -299,7 +303,9 @@ func (db *DB) commitLocked() {
 	}
 	start := time.Now()
 	n, err := db.jwrite(b.data)
-	db.lastCommit.Store(int64(time.Since(start)))
+	took := time.Since(start)
+	db.lastCommit.Store(int64(took))
+	db.commitLatency.Observe(took)
 	if err != nil {
 		if n > 0 {
 			// Cut a torn entry off, so the journal stays readable.
@@ -416,6 +422,10 @@ func (db *DB) queueDepth() int {
 // AuditLoading reports whether journaled records are reaching SQLite; false
 // while the database cannot be written (the records wait in the journal).
 func (db *DB) AuditLoading() bool { return !db.loadFail.Load() }
+
+// AuditCommitLatency is the histogram of audit journal writes (one per
+// group of records) since the database was opened.
+func (db *DB) AuditCommitLatency() wire.Histogram { return db.commitLatency.Snapshot() }
 
 // AuditHealthy reports whether the last audit commit succeeded.
 func (db *DB) AuditHealthy() bool { return !db.unhealthy.Load() }

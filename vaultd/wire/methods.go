@@ -169,6 +169,46 @@ type StatusResult struct {
 		Active int `json:"active"`
 	} `json:"tokens"`
 	Rotations []RotationState `json:"rotations"`
+	Metrics   *MetricsStatus  `json:"metrics,omitempty"`
+}
+
+// MetricsStatus is what the daemon has counted since it started.
+type MetricsStatus struct {
+	// BoundsUS are the latency buckets' upper bounds in microseconds;
+	// every Histogram has one count more, for samples above the last.
+	BoundsUS []int64 `json:"bounds_us"`
+	// Requests are counted by method ("other" for a malformed line or an
+	// unknown method) and outcome, with the time the daemon took to handle
+	// each: from its line being read to its answer being ready, before the
+	// wait for its audit row and the write to the socket.
+	Requests []RequestMetric `json:"requests"`
+	// AuditCommit is the time of each audit journal write (one write(2)
+	// per group of records), which every answer waits for.
+	AuditCommit Histogram `json:"audit_commit"`
+	// Rotations counts rotation.end calls by outcome, per rotation.
+	Rotations []RotationMetric `json:"rotations,omitempty"`
+}
+
+// Histogram counts samples into buckets: Counts[i] is the number at or
+// below BoundsUS[i] and above the bound before it (not cumulative).
+type Histogram struct {
+	Count  uint64   `json:"count"`
+	SumUS  int64    `json:"sum_us"`
+	Counts []uint64 `json:"counts"`
+}
+
+// RequestMetric counts the requests of one method with one outcome.
+type RequestMetric struct {
+	Method  string `json:"method"`
+	Outcome string `json:"outcome"`
+	Histogram
+}
+
+// RotationMetric counts one rotation's attempts that ended, since start.
+type RotationMetric struct {
+	Name      string `json:"name"`
+	Succeeded uint64 `json:"succeeded"`
+	Failed    uint64 `json:"failed"`
 }
 
 // CacheStatus describes the cache.
