@@ -194,16 +194,23 @@ func TestMetrics(t *testing.T) {
 	}
 	got := parseMetrics(t, body)
 	for name, check := range map[string]func(float64) bool{
-		"jawnvault_up":                    func(v float64) bool { return v == 1 },
-		"jawnvault_requests_total":        func(v float64) bool { return v >= 6 }, // set, 2 creates, 2 gets, status
-		"jawnvault_connections":           func(v float64) bool { return v >= 1 },
-		"jawnvault_cache_entries":         func(v float64) bool { return v >= 0 },
-		"jawnvault_cache_hits_total":      func(v float64) bool { return v >= 0 },
-		"jawnvault_cache_misses_total":    func(v float64) bool { return v >= 0 },
-		"jawnvault_audit_queue_depth":     func(v float64) bool { return v >= 0 },
-		"jawnvault_audit_committed_total": func(v float64) bool { return v >= 5 },
-		"jawnvault_audit_failed_total":    func(v float64) bool { return v == 0 },
-		"jawnvault_tokens_active":         func(v float64) bool { return v == 3 },
+		"jawnvault_up": func(v float64) bool { return v == 1 },
+		`jawnvault_requests_total{method="set",outcome="ok"}`:               func(v float64) bool { return v >= 1 },
+		`jawnvault_requests_total{method="token.create",outcome="ok"}`:      func(v float64) bool { return v >= 2 },
+		`jawnvault_requests_total{method="get",outcome="ok"}`:               func(v float64) bool { return v >= 1 },
+		`jawnvault_requests_total{method="get",outcome="denied"}`:           func(v float64) bool { return v >= 1 },
+		`jawnvault_request_duration_seconds_count{method="get"}`:            func(v float64) bool { return v >= 2 },
+		`jawnvault_request_duration_seconds_bucket{method="get",le="+Inf"}`: func(v float64) bool { return v >= 2 },
+		`jawnvault_audit_commit_duration_seconds_count`:                     func(v float64) bool { return v >= 1 },
+		`jawnvault_audit_commit_duration_seconds_bucket{le="+Inf"}`:         func(v float64) bool { return v >= 1 },
+		"jawnvault_connections":                                             func(v float64) bool { return v >= 1 },
+		"jawnvault_cache_entries":                                           func(v float64) bool { return v >= 0 },
+		"jawnvault_cache_hits_total":                                        func(v float64) bool { return v >= 0 },
+		"jawnvault_cache_misses_total":                                      func(v float64) bool { return v >= 0 },
+		"jawnvault_audit_queue_depth":                                       func(v float64) bool { return v >= 0 },
+		"jawnvault_audit_committed_total":                                   func(v float64) bool { return v >= 5 },
+		"jawnvault_audit_failed_total":                                      func(v float64) bool { return v == 0 },
+		"jawnvault_tokens_active":                                           func(v float64) bool { return v == 3 },
 	} {
 		v, ok := got[name]
 		if !ok {
@@ -225,7 +232,7 @@ func parseMetrics(t *testing.T, body string) map[string]float64 {
 		line := sc.Text()
 		if rest, ok := strings.CutPrefix(line, "# TYPE "); ok {
 			f := strings.Fields(rest)
-			if len(f) != 2 || (f[1] != "gauge" && f[1] != "counter") {
+			if len(f) != 2 || (f[1] != "gauge" && f[1] != "counter" && f[1] != "histogram") {
 				t.Fatalf("bad TYPE line %q", line)
 			}
 			typed[f[0]] = true
@@ -239,6 +246,11 @@ func parseMetrics(t *testing.T, body string) map[string]float64 {
 			t.Fatalf("bad sample line %q", line)
 		}
 		base, _, _ := strings.Cut(name, "{")
+		for _, suffix := range []string{"_bucket", "_sum", "_count"} {
+			if b, ok := strings.CutSuffix(base, suffix); ok && typed[b] {
+				base = b
+			}
+		}
 		if !typed[base] {
 			t.Fatalf("sample %q has no TYPE line before it", line)
 		}
@@ -303,5 +315,35 @@ func TestDaemonDown(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), "\njawnvault_up 0\n") {
 		t.Errorf("metrics with the daemon down: %d\n%s", resp.StatusCode, b)
+	}
+}
+
+// A page whose token may not call status says the daemon is up and what
+// grant it lacks — not that the daemon is down.
+func TestTokenWithoutStatusRights(t *testing.T) {
+	f := newFixture(t)
+	readerToken := f.secrets[2] // reader-app: read on ops/** only
+	srv := httptest.NewServer(ops.Handler(&ops.Fetcher{Socket: f.dev.Socket, Token: func() (string, error) { return readerToken, nil }}))
+	t.Cleanup(srv.Close)
+	f.srv = srv
+	page, _ := f.get(t, "/", http.StatusOK)
+	if strings.Contains(page, "DAEMON DOWN") || !strings.Contains(page, `id="no-status"`) || !strings.Contains(page, "permission_denied") {
+		t.Errorf("the page does not say the daemon is up but its status unreadable:\n%s", page)
+	}
+	widget, _ := f.get(t, "/widget", http.StatusOK)
+	if strings.Contains(widget, "DOWN") || !strings.Contains(widget, "status not readable") {
+		t.Errorf("widget:\n%s", widget)
+	}
+	body, _ := f.get(t, "/metrics", http.StatusOK)
+	if got := parseMetrics(t, body); got["jawnvault_up"] != 1 {
+		t.Errorf("jawnvault_up = %v, want 1", got["jawnvault_up"])
+	}
+	js, _ := f.get(t, "/status.json", http.StatusOK)
+	var s ops.Snapshot
+	if err := json.Unmarshal([]byte(js), &s); err != nil {
+		t.Fatal(err)
+	}
+	if !s.Up || s.Status != nil || !strings.Contains(s.Error, "permission_denied") {
+		t.Errorf("status.json: up %v, status %v, error %q", s.Up, s.Status != nil, s.Error)
 	}
 }

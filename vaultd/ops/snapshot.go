@@ -20,8 +20,8 @@ const DeniedLimit = 10
 // trip. It holds no secret values and no tokens: token.list and
 // audit.query never return them.
 type Snapshot struct {
-	Up        bool      `json:"up"`
-	Error     string    `json:"error,omitempty"` // why the daemon could not be read
+	Up        bool      `json:"up"`              // the daemon answered
+	Error     string    `json:"error,omitempty"` // why the daemon, or its status, could not be read
 	FetchedAt time.Time `json:"fetched_at"`
 
 	Status    *wire.StatusResult   `json:"status,omitempty"`
@@ -115,16 +115,17 @@ func (f *Fetcher) Fetch(ctx context.Context) *Snapshot {
 		s.Error = describe(err)
 		return s
 	}
-	if errs[0] != nil {
-		// The daemon answered but will not give its status: up, but this
-		// view cannot say more.
-		s.Error = "status: " + describe(errs[0])
-		return s
-	}
+	// The daemon answered: it is up, whatever it refused below.
 	s.Up = true
-	s.Status = &st
-	if st.Rotations != nil {
-		s.Rotations = st.Rotations
+	if errs[0] != nil {
+		// Up, but this view's token may not read the status (or the
+		// daemon failed to give it): say so, not "down".
+		s.Error = "status: " + describe(errs[0])
+	} else {
+		s.Status = &st
+		if st.Rotations != nil {
+			s.Rotations = st.Rotations
+		}
 	}
 	if errs[1] != nil {
 		s.TokensError = describe(errs[1])

@@ -110,3 +110,44 @@ func TestDegradedStore(t *testing.T) {
 		t.Error("the widget does not say degraded")
 	}
 }
+
+// Histograms in the Prometheus text format: buckets cumulative and ending
+// in +Inf at the count, sums in seconds, rotation results per name.
+func TestHistogramMetrics(t *testing.T) {
+	s := sampleSnapshot()
+	s.Status.Metrics = &wire.MetricsStatus{
+		BoundsUS: []int64{25, 100, 1000},
+		Requests: []wire.RequestMetric{
+			{Method: "get", Outcome: "ok", Histogram: wire.Histogram{Count: 6, SumUS: 300, Counts: []uint64{4, 2, 0, 0}}},
+			{Method: "get", Outcome: "denied", Histogram: wire.Histogram{Count: 2, SumUS: 2_000_000, Counts: []uint64{0, 0, 1, 1}}},
+			{Method: "status", Outcome: "ok", Histogram: wire.Histogram{Count: 1, SumUS: 50, Counts: []uint64{0, 1, 0, 0}}},
+		},
+		AuditCommit: wire.Histogram{Count: 3, SumUS: 90, Counts: []uint64{2, 1, 0, 0}},
+		Rotations:   []wire.RotationMetric{{Name: "google", Succeeded: 5, Failed: 1}},
+	}
+	_, body := getStatic(t, s, "/metrics")
+	got := parseMetrics(t, body)
+	for name, want := range map[string]float64{
+		`jawnvault_requests_total{method="get",outcome="ok"}`:                  6,
+		`jawnvault_requests_total{method="get",outcome="denied"}`:              2,
+		`jawnvault_requests_total{method="status",outcome="ok"}`:               1,
+		`jawnvault_request_duration_seconds_bucket{method="get",le="2.5e-05"}`: 4,
+		`jawnvault_request_duration_seconds_bucket{method="get",le="0.0001"}`:  6,
+		`jawnvault_request_duration_seconds_bucket{method="get",le="0.001"}`:   7,
+		`jawnvault_request_duration_seconds_bucket{method="get",le="+Inf"}`:    8,
+		`jawnvault_request_duration_seconds_sum{method="get"}`:                 2.0003,
+		`jawnvault_request_duration_seconds_count{method="get"}`:               8,
+		`jawnvault_request_duration_seconds_count{method="status"}`:            1,
+		`jawnvault_audit_commit_duration_seconds_bucket{le="0.0001"}`:          3,
+		`jawnvault_audit_commit_duration_seconds_count`:                        3,
+		`jawnvault_rotations_total{name="google",result="ok"}`:                 5,
+		`jawnvault_rotations_total{name="google",result="failed"}`:             1,
+	} {
+		if v, ok := got[name]; !ok || v != want {
+			t.Errorf("%s = %v (present %v), want %v", name, v, ok, want)
+		}
+	}
+	if _, ok := got["jawnvault_requests_total"]; ok {
+		t.Error("an unlabelled jawnvault_requests_total beside the labelled ones")
+	}
+}

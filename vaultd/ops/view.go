@@ -148,7 +148,10 @@ var pageTmpl = template.Must(template.New("page").Funcs(funcs).Parse(`<!doctype 
 {{if not .Up}}
 <p class="bad" id="down">DAEMON DOWN: the vault daemon could not be read.</p>
 <p><small>{{.Error}}</small></p>
-{{else}}{{with .Status}}
+{{else}}{{if not .Status}}
+<p class="warn" id="no-status">The daemon is up, but this page may not read its status.</p>
+<p><small>{{.Error}} — give the page's token the status grant: <code>vault-cli token create status-page --grant '**' -p status</code></small></p>
+{{end}}{{with .Status}}
 <section id="health"><h2>Health</h2>
 <table>
 <tr><th>Daemon</th><td class="ok">up</td><td><small>version {{.Version}}, protocol {{.Protocol}}, up {{.UptimeS}}s</small></td></tr>
@@ -191,6 +194,7 @@ var widgetTmpl = template.Must(template.New("widget").Funcs(funcs).Parse(`<!doct
 <style>{{style}} body{padding:4px;background:transparent}</style></head><body>
 <div class="card" id="widget"><b>Jawn Vault</b>
 {{if not .Up}}<span class="bad">DOWN</span>
+{{else if not .Status}}<span class="warn">● up, status not readable</span>
 {{else}}{{if .Healthy}}<span class="ok">● healthy</span>{{else}}<span class="bad">● degraded</span>{{end}}<br>
 <small>{{with .Status}}{{.Requests}} requests · {{.Tokens.Active}} tokens · cache {{$.HitRatioText}}{{end}}</small><br>
 <small>{{with .Denials}}<span class="bad">{{.}} denied of last {{len $.Recent}}</span>{{else}}no recent denials{{end}}{{range .Rotations}}{{if $.RotationBad .}} · <span class="bad">rotation {{.Name}} failing</span>{{end}}{{end}}</small>
