@@ -10,15 +10,12 @@ BIN := $(CURDIR)/bin
 # Go's fuzz coordinator (golang/go#75804, fixed in Go 1.27).
 FUZZTIME ?= 50000x
 BINARIES := jawn-vault vault-cli vault-exec vault-migrate
-# Debian packages the tests need: real gpg and pass, git for git-backed
-# stores, systemd-analyze for the units.
-TEST_PKGS := gnupg pass git systemd
 
 .PHONY: help build dev test test-go test-fuzz test-e2e test-python test-node deps vet clean bench
 
 help:
 	@echo "make dev    run a throwaway vault (prints VAULT_SOCKET and VAULT_TOKEN)"
-	@echo "make test   run every test (installs gnupg, pass, git when run as root)"
+	@echo "make test   run every test (installs what is missing when run as root)"
 	@echo "make build  build $(BINARIES) into bin/"
 
 # vault-exec is built static (no cgo): it runs on every service start, and
@@ -32,10 +29,13 @@ build:
 dev: build
 	$(BIN)/jawn-vault dev
 
-# deps installs what the tests need, or names what is missing.
+# deps installs what the tests need, or names what is missing: real gpg and
+# pass, git for git-backed stores, systemd-analyze for the units, chromium
+# for the status page, Python and Node for the SDKs, and the tools the
+# runbook's own commands use (sqlite3, fuser, ss), which its drills run.
 deps:
 	@missing=""; \
-	for t in gpg:gnupg pass:pass git:git systemd-analyze:systemd chromium:chromium python3:python3 node:nodejs npm:npm; do \
+	for t in gpg:gnupg pass:pass git:git systemd-analyze:systemd chromium:chromium python3:python3 node:nodejs npm:npm sqlite3:sqlite3 fuser:psmisc ss:iproute2; do \
 		command -v $${t%%:*} >/dev/null 2>&1 || missing="$$missing $${t##*:}"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -53,7 +53,7 @@ vet:
 test: deps vet test-go test-fuzz test-e2e test-python test-node
 
 test-go: build
-	JAWN_VAULT_BIN=$(BIN)/jawn-vault VAULT_CLI_BIN=$(BIN)/vault-cli VAULT_EXEC_BIN=$(BIN)/vault-exec \
+	JAWN_VAULT_BIN=$(BIN)/jawn-vault VAULT_CLI_BIN=$(BIN)/vault-cli VAULT_EXEC_BIN=$(BIN)/vault-exec VAULT_MIGRATE_BIN=$(BIN)/vault-migrate \
 		TEST_ARTIFACTS_DIR=$(CURDIR)/out/artifacts \
 		$(GO) test -count=1 -timeout 20m ./...
 
