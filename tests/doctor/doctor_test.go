@@ -403,6 +403,31 @@ func TestUnitWithSecretEnvironmentFileWarns(t *testing.T) {
 	if strings.Contains(r.String(), tokenValue) {
 		t.Errorf("doctor printed the .env value:\n%s", r)
 	}
+	// A drop-in that resets EnvironmentFile=, as vault-migrate's does,
+	// takes the file out of the unit, as it does for systemd; a later
+	// drop-in that names it again brings it back.
+	dropins := filepath.Join(d.unitsDir, "bot.service.d")
+	if err := os.MkdirAll(dropins, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dropins, "jawn-vault.conf"), []byte("[Service]\nEnvironmentFile=\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, d.doctor(nil, "--json"), "unit-envfile", "ok", 0)
+	if err := os.WriteFile(filepath.Join(dropins, "override.conf"), []byte("[Service]\nEnvironmentFile="+env+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r = d.doctor(nil, "--json")
+	expect(t, r, "unit-envfile", "warn", 1)
+	if f := r.find("unit-envfile")[0]; !strings.Contains(f.Message, "override.conf") {
+		t.Errorf("the warning should point at the drop-in that names the file again: %+v", f)
+	}
+	if err := os.Remove(filepath.Join(dropins, "override.conf")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(dropins, "jawn-vault.conf")); err != nil {
+		t.Fatal(err)
+	}
 	// A unit whose file holds no secret-looking name is fine.
 	if err := os.WriteFile(env, []byte("LOG_LEVEL=debug\n"), 0o600); err != nil {
 		t.Fatal(err)

@@ -532,32 +532,57 @@ func (d *doctor) checkAdmin(ctx context.Context, c *vault.Client) {
 // checkUnitEnvFiles finds units in --units-dir (and their drop-ins) that
 // still read EnvironmentFile= files holding secret-looking names.
 func (d *doctor) checkUnitEnvFiles() {
+	// Units with a file here, and units with only drop-ins here (their
+	// file lives elsewhere, in a vendor directory).
+	set := map[string]bool{}
 	files, _ := filepath.Glob(filepath.Join(d.unitsDir, "*.service"))
-	dropins, _ := filepath.Glob(filepath.Join(d.unitsDir, "*.service.d", "*.conf"))
-	files = append(files, dropins...)
-	sort.Strings(files)
-	hits := 0
+	dirs, _ := filepath.Glob(filepath.Join(d.unitsDir, "*.service.d"))
 	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			continue
-		}
-		as, err := migrate.ParseUnitFile(b, f)
-		if err != nil {
-			d.add("unit-envfile", StatusWarn, f+": "+firstLine(err.Error()), "fix the unit file's syntax")
-			hits++
-			continue
-		}
-		for _, a := range as {
-			if a.Section != "Service" || a.Key != "EnvironmentFile" || a.Value == "" {
+		set[filepath.Base(f)] = true
+	}
+	for _, dir := range dirs {
+		set[strings.TrimSuffix(filepath.Base(dir), ".d")] = true
+	}
+	units := make([]string, 0, len(set))
+	for u := range set {
+		units = append(units, u)
+	}
+	sort.Strings(units)
+	hits := 0
+	for _, unit := range units {
+		f := filepath.Join(d.unitsDir, unit)
+		// The unit file, then its drop-ins in the order systemd applies
+		// them (by file name), so that an empty EnvironmentFile= — which
+		// vault-migrate's drop-in writes — resets the list as it does for
+		// systemd.
+		dropins, _ := filepath.Glob(filepath.Join(d.unitsDir, unit+".d", "*.conf"))
+		sort.Slice(dropins, func(i, j int) bool { return filepath.Base(dropins[i]) < filepath.Base(dropins[j]) })
+		var envFiles []migrate.Assignment
+		for _, file := range append([]string{f}, dropins...) {
+			b, err := os.ReadFile(file)
+			if err != nil {
 				continue
 			}
+			as, err := migrate.ParseUnitFile(b, file)
+			if err != nil {
+				d.add("unit-envfile", StatusWarn, file+": "+firstLine(err.Error()), "fix the unit file's syntax")
+				hits++
+				continue
+			}
+			for _, a := range as {
+				if a.Section != "Service" || a.Key != "EnvironmentFile" {
+					continue
+				}
+				if a.Value == "" {
+					envFiles = envFiles[:0]
+				} else {
+					envFiles = append(envFiles, a)
+				}
+			}
+		}
+		for _, a := range envFiles {
 			path, optional := strings.CutPrefix(a.Value, "-")
 			names, err := secretNames(path, optional)
-			unit := filepath.Base(f)
-			if strings.HasSuffix(filepath.Dir(f), ".service.d") {
-				unit = strings.TrimSuffix(filepath.Base(filepath.Dir(f)), ".d")
-			}
 			switch {
 			case err != nil:
 				hits++
