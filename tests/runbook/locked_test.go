@@ -111,8 +111,8 @@ func TestLockedDatabaseAtStart(t *testing.T) {
 	if !ok {
 		t.Fatalf("the daemon started with its database locked by another process (%v)", err)
 	}
-	if ee.Code == 0 || !strings.Contains(ee.Output, "state database") || !strings.Contains(ee.Output, "locked") || !strings.Contains(ee.Output, "hint:") {
-		t.Errorf("start with a locked database: status %d, want an error naming the state database and the lock, and a hint:\n%s", ee.Code, ee.Output)
+	if ee.Code == 0 || !strings.Contains(ee.Output, "state database") || !strings.Contains(ee.Output, "locked") || !strings.Contains(ee.Output, "hint:") || !strings.Contains(ee.Output, "fuser") {
+		t.Errorf("start with a locked database: status %d, want an error naming the state database and the lock, and a hint to find the holder with fuser:\n%s", ee.Code, ee.Output)
 	}
 	t.Logf("the daemon's error:\n%s", ee.Output)
 	r := d.Doctor()
