@@ -212,6 +212,30 @@ func TestRunCommandsAgainstTheDaemon(t *testing.T) {
 			}
 		}
 	}
+	// Without status on **, the answers say what may not be read.
+	weak, err := admin.TokenCreate(ctx(t), wire.TokenCreateParams{Name: "tg-weak", Grants: []wire.GrantJSON{{Pattern: botPath, Level: "read"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fb2 := newFakeBot(t)
+	fb2.queue(1, 1001, "/vault who ops/**")
+	fb2.queue(2, 1001, "/vault status")
+	rctx2, cancel2 := context.WithCancel(context.Background())
+	done2 := make(chan error, 1)
+	go func() {
+		done2 <- ops.RunCommands(rctx2, ops.CommandsOptions{Socket: f.dev.Socket, VaultToken: weak.Token, BotTokenPath: botPath, APIURL: fb2.srv.URL, ChatIDs: []int64{1001}})
+	}()
+	select {
+	case <-fb2.idle:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the fake Bot API never went idle")
+	}
+	cancel2()
+	<-done2
+	if got := fb2.sentMsgs(); len(got) != 2 || !strings.HasPrefix(got[0].Text, "Audit not readable: permission_denied") || !strings.HasPrefix(got[1].Text, "🟡 Vault up, status unreadable: status: permission_denied") {
+		t.Errorf("answers with a token lacking status: %+v", got)
+	}
+
 	rows, err := admin.AuditQuery(ctx(t), wire.AuditQueryParams{Client: "tg-commands", Limit: 100})
 	if err != nil {
 		t.Fatal(err)
