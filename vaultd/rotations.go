@@ -81,7 +81,7 @@ func (cl *call) rotationBegin(params json.RawMessage) ([]byte, *wire.Error) {
 	if !validRotationName(p.Name) {
 		return nil, wire.Errorf(wire.CodeBadRequest, "invalid rotation name")
 	}
-	if !validTrigger(p.Trigger) {
+	if !wire.ValidTrigger(p.Trigger) {
 		return nil, wire.Errorf(wire.CodeBadRequest, "trigger must be up to 64 printable ASCII characters")
 	}
 	if p.Trigger != "" {
@@ -307,18 +307,4 @@ func rotationState(r sqlite.Rotation, now time.Time) wire.RotationState {
 		NextDue: ptr(r.NextDue), LeaseUntil: ptr(r.LeaseUntil),
 		Failures: r.Failures, LastError: r.LastError, Permanent: r.Permanent, Attempt: r.Attempt,
 	}
-}
-
-// validTrigger reports whether t may go into an audit row as it is: short,
-// printable ASCII, no spaces to split on.
-func validTrigger(t string) bool {
-	if len(t) > 64 {
-		return false
-	}
-	for i := 0; i < len(t); i++ {
-		if t[i] <= ' ' || t[i] > '~' {
-			return false
-		}
-	}
-	return true
 }

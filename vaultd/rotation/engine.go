@@ -130,19 +130,6 @@ func WithTrigger(t string) RotateOption {
 	return func(c *rotateCall) { c.trigger = t }
 }
 
-// validTrigger is the daemon's rule for rotation.begin's trigger.
-func validTrigger(t string) bool {
-	if len(t) > 64 {
-		return false
-	}
-	for i := 0; i < len(t); i++ {
-		if t[i] <= ' ' || t[i] > '~' {
-			return false
-		}
-	}
-	return true
-}
-
 // NewEngine checks o and returns an Engine.
 func NewEngine(o Options) (*Engine, error) {
 	if o.Connect == nil {
@@ -214,7 +201,7 @@ func (e *Engine) Rotate(ctx context.Context, name string, opts ...RotateOption) 
 	if r == nil {
 		return Outcome{Name: name, Err: fmt.Errorf("%w: %q", ErrUnknown, name)}
 	}
-	if !validTrigger(rc.trigger) {
+	if !wire.ValidTrigger(rc.trigger) {
 		// Refused here, not by the daemon: its bad_request would read as
 		// a rotation that cannot start, and alert.
 		return Outcome{Name: name, Err: fmt.Errorf("rotation %s: %w", name, ErrBadTrigger)}

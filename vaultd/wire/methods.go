@@ -269,6 +269,21 @@ type RotationBeginParams struct {
 	Trigger string `json:"trigger,omitempty"`
 }
 
+// ValidTrigger reports whether t may be a RotationBeginParams.Trigger: at
+// most 64 printable ASCII characters, no spaces, so that it goes into an
+// audit row as it is and cannot split or forge one.
+func ValidTrigger(t string) bool {
+	if len(t) > 64 {
+		return false
+	}
+	for i := 0; i < len(t); i++ {
+		if t[i] <= ' ' || t[i] > '~' {
+			return false
+		}
+	}
+	return true
+}
+
 // RotationMarkParams record that the provider answered (Phase
 // "answered"): from here on, a crash leaves the rotation in doubt.
 type RotationMarkParams struct {
