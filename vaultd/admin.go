@@ -33,17 +33,10 @@ func (cl *call) requireObserver() *wire.Error {
 	return wire.Errorf(wire.CodePermissionDenied, "%s may not read the daemon's state (needs admin or status on **)", cl.who.describe())
 }
 
+// validTokenName: a wire.ValidName that cannot be read as a token id or
+// as the owner.
 func validTokenName(n string) bool {
-	if n == "" || len(n) > 64 || strings.HasPrefix(n, "tok_") || n == ownerName {
-		return false
-	}
-	for i := 0; i < len(n); i++ {
-		c := n[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '@' || c == '-') {
-			return false
-		}
-	}
-	return true
+	return wire.ValidName(n) && !strings.HasPrefix(n, "tok_") && n != ownerName
 }
 
 func (cl *call) tokenCreate(params json.RawMessage) ([]byte, *wire.Error) {

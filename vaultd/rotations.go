@@ -29,7 +29,7 @@ import (
 
 const defaultLease = 60 * time.Second
 
-func validRotationName(n string) bool { return validTokenName(n) }
+func validRotationName(n string) bool { return wire.ValidName(n) }
 
 // validErrorCode accepts provider error codes such as "invalid_grant"
 // and refuses anything that could carry text (or a secret).

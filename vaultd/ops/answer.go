@@ -78,7 +78,7 @@ func parseCommand(text string) (command, string) {
 	case (c.sub == "rotation" || c.sub == "rotations") && len(args) == 0:
 		c.sub = "rotation"
 	case c.sub == "rotate" && len(args) == 1:
-		if !validRotationName(args[0]) {
+		if !wire.ValidName(args[0]) {
 			return c, "NAME must be the name of a [[rotation]] in the config (see /vault rotation). " + answerHelp
 		}
 		c.name = args[0]
@@ -96,20 +96,6 @@ func validSince(s string) bool {
 	}
 	_, err := config.ParseDuration(s)
 	return err == nil
-}
-
-// validRotationName: the daemon's rule for rotation names.
-func validRotationName(n string) bool {
-	if n == "" || len(n) > 64 {
-		return false
-	}
-	for i := 0; i < len(n); i++ {
-		c := n[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '@' || c == '-') {
-			return false
-		}
-	}
-	return true
 }
 
 // Answer is the reply to a Telegram "/vault" command that a Snapshot

@@ -269,6 +269,22 @@ type RotationBeginParams struct {
 	Trigger string `json:"trigger,omitempty"`
 }
 
+// ValidName reports whether n may name a token or a rotation: 1 to 64
+// characters from [A-Za-z0-9._@-]. (Token names have further rules; see
+// token.create.)
+func ValidName(n string) bool {
+	if n == "" || len(n) > 64 {
+		return false
+	}
+	for i := 0; i < len(n); i++ {
+		c := n[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '@' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
 // ValidTrigger reports whether t may be a RotationBeginParams.Trigger: at
 // most 64 printable ASCII characters, no spaces, so that it goes into an
 // audit row as it is and cannot split or forge one.

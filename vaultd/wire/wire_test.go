@@ -203,3 +203,22 @@ func FuzzFastPath(f *testing.F) {
 		}
 	})
 }
+
+func TestValidNameAndTrigger(t *testing.T) {
+	for n, want := range map[string]bool{
+		"slack-bot": true, "a.b_c@d-e": true, strings.Repeat("x", 64): true,
+		"": false, strings.Repeat("x", 65): false, "a b": false, "a/b": false, "é": false, "a\n": false,
+	} {
+		if got := wire.ValidName(n); got != want {
+			t.Errorf("ValidName(%q) = %v, want %v", n, got, want)
+		}
+	}
+	for tr, want := range map[string]bool{
+		"": true, "cli": true, "telegram:-100123": true, strings.Repeat("x", 64): true,
+		strings.Repeat("x", 65): false, "a b": false, "a\tb": false, "a\x7f": false, "é": false,
+	} {
+		if got := wire.ValidTrigger(tr); got != want {
+			t.Errorf("ValidTrigger(%q) = %v, want %v", tr, got, want)
+		}
+	}
+}

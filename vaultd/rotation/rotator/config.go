@@ -25,6 +25,7 @@ import (
 	"github.com/jamditis/jawn-vault/vaultd/rotation/provider"
 	"github.com/jamditis/jawn-vault/vaultd/rotation/telegram"
 	"github.com/jamditis/jawn-vault/vaultd/vpath"
+	"github.com/jamditis/jawn-vault/vaultd/wire"
 )
 
 // Plan is what the config file says about rotation.
@@ -138,7 +139,7 @@ func decodeRotation(md *toml.MetaData, prim toml.Primitive, hc *http.Client) (*r
 	if err := md.PrimitiveDecode(prim, &s); err != nil {
 		return nil, err
 	}
-	if !validName(s.Name) {
+	if !wire.ValidName(s.Name) {
 		return nil, fmt.Errorf("name must be 1-64 characters of A-Z a-z 0-9 . _ @ -, not %q", s.Name)
 	}
 	paths := rotation.Paths{Access: s.AccessTokenPath, Refresh: s.RefreshTokenPath, ClientID: s.ClientIDPath, ClientSecret: s.ClientSecretPath}
@@ -230,18 +231,4 @@ func onlyKeys(raw map[string]any, allowed []string, table string) error {
 	}
 	sort.Strings(bad)
 	return fmt.Errorf("unknown key(s) %s in %s (allowed: %s)", strings.Join(bad, ", "), table, strings.Join(allowed, ", "))
-}
-
-// validName: the daemon's rule for rotation (and token) names.
-func validName(n string) bool {
-	if n == "" || len(n) > 64 {
-		return false
-	}
-	for i := 0; i < len(n); i++ {
-		c := n[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '@' || c == '-') {
-			return false
-		}
-	}
-	return true
 }
