@@ -167,8 +167,12 @@ func Covers(outer, inner string) bool {
 // classic wildcard algorithm with a single backtrack point, which is exact
 // for patterns made of literals and one kind of star.
 func matchSegments(pattern, path string) bool {
-	ps := strings.Split(pattern, "/")
-	ss := strings.Split(path, "/")
+	// Split into arrays on the stack: this runs for every grant of every
+	// request, and paths deeper than 16 segments are rare (they still
+	// work, on the heap).
+	var pbuf, sbuf [16]string
+	ps := splitSlash(pbuf[:0], pattern)
+	ss := splitSlash(sbuf[:0], path)
 	pi, si := 0, 0
 	starP, starS := -1, 0
 	for si < len(ss) {
@@ -190,6 +194,19 @@ func matchSegments(pattern, path string) bool {
 		pi++
 	}
 	return pi == len(ps)
+}
+
+// splitSlash appends the slash-separated parts of s to dst, as
+// strings.Split(s, "/") would return them.
+func splitSlash(dst []string, s string) []string {
+	for {
+		i := strings.IndexByte(s, '/')
+		if i < 0 {
+			return append(dst, s)
+		}
+		dst = append(dst, s[:i])
+		s = s[i+1:]
+	}
 }
 
 // matchSegment matches one segment against a pattern segment in which "*"

@@ -144,3 +144,16 @@ func BenchmarkAllows(b *testing.B) {
 		}
 	}
 }
+
+// Matching runs for every grant of every request: it must not allocate.
+func TestMatchDoesNotAllocate(t *testing.T) {
+	path := vpath.MustParse("claude/tokens/telegram-bot")
+	grants := []policy.Grant{{Pattern: "other/**", Level: policy.Read}, {Pattern: "claude/*/telegram-*", Level: policy.Read}}
+	if n := testing.AllocsPerRun(1000, func() {
+		if !policy.Allows(grants, path, policy.Read) {
+			t.Fatal("grant does not match")
+		}
+	}); n != 0 {
+		t.Fatalf("Allows allocates %.1f times a call", n)
+	}
+}
