@@ -194,13 +194,7 @@ func TestSuperviseRestart(t *testing.T) {
 	if err := c.Delete(ctx, "test/sup/restart"); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(awaitTimeout)
-	for !strings.Contains(s.stderr.String(), "keeps its old secrets") {
-		if time.Now().After(deadline) {
-			t.Fatalf("no log of the failed re-fetch; stderr:\n%s", s.stderr)
-		}
-		time.Sleep(20 * time.Millisecond) // polling interval
-	}
+	awaitLog(t, s, "keeps its old secrets")
 	if b, _ := os.ReadFile(out); strings.Count(string(b), "\n") != len(lines) {
 		t.Errorf("the program was restarted although the secret could not be read: %q", b)
 	}
@@ -338,5 +332,52 @@ func TestSuperviseSkipsUnchanged(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(out); string(b) != "one\n" {
 		t.Errorf("the program was restarted for an unchanged value: %q", b)
+	}
+}
+
+// When the daemon goes away under a supervised program, the program keeps
+// running; once a daemon answers on the socket again vault-exec watches
+// anew, and a change after that still restarts the program.
+func TestSuperviseWatchReconnects(t *testing.T) {
+	t.Parallel()
+	d := devVault(t)
+	setSecret(t, d, "test/sup/reconnect", "one")
+	out := filepath.Join(t.TempDir(), "out")
+	prog := script(t, `echo "$S" >> "$1"; exec sleep 600`+"\n")
+	s := startSupervised(t, baseEnviron(d), "--on-change", "restart", "--map", "S=test/sup/reconnect", prog, out)
+	awaitLines(t, s, out, "first start", lastIs("one"))
+
+	if err := d.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	awaitLog(t, s, "the watch on the mapped paths broke")
+	// A new daemon on the same socket (jawn-vault dev: a fresh store).
+	d2, err := vaulttest.StartDev(d.Socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = d2.Stop() })
+	awaitLog(t, s, "watching the mapped paths again\n")
+	setSecret(t, d2, "test/sup/reconnect", "two")
+	lines := awaitLines(t, s, out, "restart with the value from the new daemon", lastIs("two"))
+	if lines[0] != "one" {
+		t.Errorf("runs: %q", lines)
+	}
+	select {
+	case code := <-s.done:
+		t.Fatalf("vault-exec exited %d; stderr:\n%s", code, s.stderr)
+	default:
+	}
+}
+
+// awaitLog polls vault-exec's stderr until it holds want, or fails.
+func awaitLog(t *testing.T, s *supervised, want string) {
+	t.Helper()
+	deadline := time.Now().Add(awaitTimeout)
+	for !strings.Contains(s.stderr.String(), want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("vault-exec did not log %q; stderr:\n%s", want, s.stderr)
+		}
+		time.Sleep(20 * time.Millisecond) // polling interval
 	}
 }
