@@ -9,7 +9,9 @@
 // $VAULT_MIGRATE_BIN when set (make test-go sets the first three), else
 // `go build` into a temporary directory. A daemon is started with a config
 // file and NOTIFY_SOCKET, as systemd starts it, and is ready when it sends
-// READY=1: readiness is awaited with a deadline, never slept for.
+// READY=1: readiness is awaited with a deadline, never slept for. Dev
+// starts `jawn-vault dev --json` instead, the throwaway vault with its own
+// key and example secrets, and awaits the line it prints when it serves.
 //
 // What it deliberately does not do: fake anything, or hide a failure. There
 // is no in-process daemon and no mock; a daemon that exits before READY is
@@ -123,7 +125,9 @@ type Daemon struct {
 	KeyID      string
 	Config     string // config.toml; also $XDG_CONFIG_HOME/jawn-vault/config.toml
 	ConfigHome string // XDG_CONFIG_HOME for vault-cli: finds Config with no --config
+	Token      string // the admin token `jawn-vault dev` made (Dev only; else "")
 
+	dev    bool // started by Dev: it cannot be started again with Start
 	mu     sync.Mutex
 	cmd    *exec.Cmd
 	exited chan struct{}
@@ -198,6 +202,9 @@ func (d *Daemon) TryStart() error {
 	if running {
 		return errors.New("daemontest: the daemon is already running")
 	}
+	if d.dev {
+		return errors.New("daemontest: a dev daemon cannot be restarted: its store went with it")
+	}
 	nsPath := filepath.Join(d.Dir, "notify.sock")
 	_ = os.Remove(nsPath)
 	ns, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: nsPath, Net: "unixgram"})
@@ -208,22 +215,16 @@ func (d *Daemon) TryStart() error {
 	cmd := exec.Command(d.bins.Daemon, "--config", d.Config)
 	cmd.Env = d.Env("NOTIFY_SOCKET=" + nsPath)
 	cmd.Stdout, cmd.Stderr = d.out, d.out
-	if err := cmd.Start(); err != nil {
+	// Closing ns once the daemon exits ends the wait below if it dies
+	// before READY.
+	exited, err := d.launch(cmd, func() { ns.Close() })
+	if err != nil {
 		ns.Close()
 		return err
 	}
-	exited := make(chan struct{})
 	d.mu.Lock()
-	d.cmd, d.exited, d.notify = cmd, exited, ns
+	d.notify = ns
 	d.mu.Unlock()
-	go func() {
-		err := cmd.Wait()
-		d.mu.Lock()
-		d.err = err
-		d.mu.Unlock()
-		close(exited)
-		ns.Close() // ends the wait below if the daemon dies before READY
-	}()
 
 	ready := make(chan bool, 1)
 	go func() {
@@ -247,7 +248,7 @@ func (d *Daemon) TryStart() error {
 		return nil
 	}
 	// The wait ended without READY=1: either the daemon exited (the
-	// goroutine above closed exited, then the notify socket) or the
+	// goroutine launch started closed exited, then the notify socket) or the
 	// deadline passed with the daemon still running.
 	select {
 	case <-exited:
@@ -302,10 +303,41 @@ func (d *Daemon) PID() int {
 	return d.cmd.Process.Pid
 }
 
+// launch starts cmd and records it as the running daemon. When it exits,
+// d.err holds cmd.Wait's result, the returned channel is closed, and then
+// after (if not nil) runs.
+func (d *Daemon) launch(cmd *exec.Cmd, after func()) (chan struct{}, error) {
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	exited := make(chan struct{})
+	d.mu.Lock()
+	d.cmd, d.exited = cmd, exited
+	d.mu.Unlock()
+	go func() {
+		err := cmd.Wait()
+		d.mu.Lock()
+		d.err = err
+		d.mu.Unlock()
+		close(exited)
+		if after != nil {
+			after()
+		}
+	}()
+	return exited, nil
+}
+
 // Stop sends SIGTERM, as systemctl stop does, and waits. t fails if the
 // daemon does not stop within 20 s (it is then killed) or exits non-zero.
 // Stopping a daemon that is not running does nothing.
 func (d *Daemon) Stop() {
+	d.t.Helper()
+	d.StopWith(syscall.SIGTERM)
+}
+
+// StopWith is Stop with another signal: SIGINT is Ctrl-C in the terminal
+// that runs `jawn-vault dev` or a foreground daemon.
+func (d *Daemon) StopWith(sig syscall.Signal) {
 	d.t.Helper()
 	d.mu.Lock()
 	cmd, exited := d.cmd, d.exited
@@ -313,20 +345,20 @@ func (d *Daemon) Stop() {
 	if cmd == nil {
 		return
 	}
-	_ = cmd.Process.Signal(syscall.SIGTERM)
+	_ = cmd.Process.Signal(sig)
 	select {
 	case <-exited:
 	case <-time.After(20 * time.Second):
 		_ = cmd.Process.Kill()
 		<-exited
-		d.t.Errorf("daemontest: jawn-vault did not stop on SIGTERM\n%s", d.Log())
+		d.t.Errorf("daemontest: jawn-vault did not stop on %s\n%s", sigName(sig), d.Log())
 	}
 	d.mu.Lock()
 	err := d.err
 	d.cmd = nil
 	d.mu.Unlock()
 	if err != nil {
-		d.t.Errorf("daemontest: jawn-vault exited with %v on SIGTERM\n%s", err, d.Log())
+		d.t.Errorf("daemontest: jawn-vault exited with %v on %s\n%s", err, sigName(sig), d.Log())
 	}
 }
 
@@ -453,7 +485,7 @@ func (r Report) Find(check string) []Finding {
 // args.
 func (d *Daemon) Doctor(args ...string) Report {
 	d.t.Helper()
-	units := filepath.Join(d.Dir, "no-units")
+	units := d.unitsPath()
 	_ = os.MkdirAll(units, 0o755)
 	args = append([]string{"doctor", "--json", "--config", d.Config, "--units-dir", units}, args...)
 	// A later --units-dir in args wins over this one.

@@ -1,29 +1,26 @@
 // Package doctor tests `vault-cli doctor` as users run it: the built
 // vault-cli binary against a real `jawn-vault dev` daemon (real pass store,
 // real gpg key, real SQLite state), healthy first, then broken one thing at
-// a time.
+// a time. The daemon and the binaries come from internal/daemontest.
 package doctor
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
-	"sync"
+	"syscall"
 	"testing"
 	"time"
 
-	vault "github.com/jamditis/jawn-vault/clients/go/vault"
+	"github.com/jamditis/jawn-vault/internal/daemontest"
 	"github.com/jamditis/jawn-vault/vaultd/wire"
 )
 
-var daemonBin, cliBin string
+var bins daemontest.Bins
 
 func TestMain(m *testing.M) { os.Exit(runMain(m)) }
 
@@ -32,143 +29,30 @@ func runMain(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "gpg not found: apt-get install gnupg")
 		return 1
 	}
-	tmp, err := os.MkdirTemp("", "jvdoctor")
+	b, cleanup, err := daemontest.Setup()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	defer os.RemoveAll(tmp)
-	daemonBin, cliBin = os.Getenv("JAWN_VAULT_BIN"), os.Getenv("VAULT_CLI_BIN")
-	for _, b := range []struct {
-		dst *string
-		pkg string
-	}{{&daemonBin, "jawn-vault"}, {&cliBin, "vault-cli"}} {
-		if *b.dst != "" {
-			continue
-		}
-		*b.dst = filepath.Join(tmp, b.pkg)
-		out, err := exec.Command("go", "build", "-o", *b.dst, "github.com/jamditis/jawn-vault/cmd/"+b.pkg).CombinedOutput()
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "building %s: %v\n%s", b.pkg, err, out)
-			return 1
-		}
-	}
+	defer cleanup()
+	bins = b
 	return m.Run()
 }
 
-// devInfo is the line `jawn-vault dev --json` prints when it is ready.
-type devInfo struct {
-	Socket    string `json:"socket"`
-	Token     string `json:"token"`
-	StateDir  string `json:"state_dir"`
-	Store     string `json:"store"`
-	Backend   string `json:"backend"`
-	GnuPGHome string `json:"gnupghome"`
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// vaultd is a running dev daemon plus a config file that describes it.
+// vaultd is a running dev daemon (daemontest.Dev: its Config describes it,
+// its Units directory is empty unless a test puts units in it).
 type vaultd struct {
-	t        *testing.T
-	info     devInfo
-	config   string // config.toml naming the dev socket, store, keyring, state
-	unitsDir string // empty unless a test puts units in it
-	cmd      *exec.Cmd
-	exited   chan error
-	stderr   *lockedBuffer
+	*daemontest.Daemon
+	t *testing.T
 }
 
-// start runs `jawn-vault dev --json --socket S` and waits for its JSON line.
 func start(t *testing.T) *vaultd {
 	t.Helper()
-	// A socket path must stay under 108 bytes; t.TempDir may be longer.
-	sdir, err := os.MkdirTemp("", "jvdoc")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(sdir) })
-	d := &vaultd{t: t, stderr: &lockedBuffer{}, exited: make(chan error, 1), unitsDir: t.TempDir()}
-	d.cmd = exec.Command(daemonBin, "dev", "--json", "--socket", filepath.Join(sdir, "vault.sock"))
-	d.cmd.Stderr = d.stderr
-	stdout, err := d.cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := d.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { d.exited <- d.cmd.Wait() }()
-	t.Cleanup(d.stop)
-	line := make(chan string, 1)
-	go func() {
-		s, _ := bufio.NewReader(stdout).ReadString('\n')
-		line <- s
-		_, _ = io.Copy(io.Discard, stdout)
-	}()
-	select {
-	case s := <-line:
-		if err := json.Unmarshal([]byte(s), &d.info); err != nil || d.info.Socket == "" {
-			t.Fatalf("jawn-vault dev printed %q: %v\n%s", s, err, d.stderr)
-		}
-	case err := <-d.exited:
-		t.Fatalf("jawn-vault dev exited: %v\n%s", err, d.stderr)
-	case <-time.After(60 * time.Second):
-		t.Fatalf("jawn-vault dev not ready\n%s", d.stderr)
-	}
-	if d.info.Backend != "pass" {
-		t.Fatalf("dev daemon uses the %s backend; these tests need gpg and the pass store", d.info.Backend)
-	}
-	d.config = filepath.Join(t.TempDir(), "config.toml")
-	cfg := fmt.Sprintf("socket = %q\nstore = %q\ngnupghome = %q\nstate_dir = %q\n", d.info.Socket, d.info.Store, d.info.GnuPGHome, d.info.StateDir)
-	if err := os.WriteFile(d.config, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return d
+	return &vaultd{Daemon: daemontest.Dev(t, bins), t: t}
 }
 
 // stop ends the daemon with SIGINT, as Ctrl-C would; it is idempotent.
-func (d *vaultd) stop() {
-	if d.cmd == nil {
-		return
-	}
-	_ = d.cmd.Process.Signal(os.Interrupt)
-	select {
-	case <-d.exited:
-	case <-time.After(20 * time.Second):
-		_ = d.cmd.Process.Kill()
-		<-d.exited
-		d.t.Errorf("jawn-vault dev did not stop on SIGINT\n%s", d.stderr)
-	}
-	d.cmd = nil
-}
-
-func (d *vaultd) client() *vault.Client {
-	d.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c, err := vault.Dial(ctx, vault.Options{Socket: d.info.Socket})
-	if err != nil {
-		d.t.Fatal(err)
-	}
-	d.t.Cleanup(func() { c.Close() })
-	return c
-}
+func (d *vaultd) stop() { d.StopWith(syscall.SIGINT) }
 
 func tctx(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -176,75 +60,22 @@ func tctx(t *testing.T) context.Context {
 	return ctx
 }
 
-type finding struct {
-	Check   string `json:"check"`
-	Status  string `json:"status"`
-	Message string `json:"message"`
-	Fix     string `json:"fix"`
-}
-
-type result struct {
-	findings []finding
-	stdout   string
-	stderr   string
-	code     int
-}
-
-// find returns the findings of one check.
-func (r result) find(check string) []finding {
-	var out []finding
-	for _, f := range r.findings {
-		if f.Check == check {
-			out = append(out, f)
-		}
-	}
-	return out
-}
-
-// status returns the worst status of a check, or "" if it is absent.
-func (r result) status(check string) string {
-	rank := map[string]int{"ok": 1, "info": 2, "warn": 3, "fail": 4}
-	worst := ""
-	for _, f := range r.find(check) {
-		if rank[f.Status] > rank[worst] {
-			worst = f.Status
-		}
-	}
-	return worst
-}
-
-func (r result) String() string { return r.stdout + r.stderr }
-
 // doctor runs `vault-cli doctor` against d with a clean environment (no
 // VAULT_TOKEN: the caller is the daemon's owner) plus env.
-func (d *vaultd) doctor(env []string, args ...string) result {
+func (d *vaultd) doctor(env []string, args ...string) daemontest.Report {
 	d.t.Helper()
-	args = append([]string{"doctor", "--config", d.config, "--units-dir", d.unitsDir}, args...)
-	cmd := exec.Command(cliBin, args...)
-	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + d.t.TempDir()}, env...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	r := result{stdout: stdout.String(), stderr: stderr.String()}
-	if ee, ok := err.(*exec.ExitError); ok {
-		r.code = ee.ExitCode()
-	} else if err != nil {
-		d.t.Fatal(err)
-	}
-	if slicesContains(args, "--json") {
-		var rep struct {
-			Findings []finding `json:"findings"`
-		}
-		dec := json.NewDecoder(strings.NewReader(r.stdout))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&rep); err != nil {
+	args = append([]string{"doctor", "--config", d.Config, "--units-dir", d.Units()}, args...)
+	env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + d.t.TempDir()}, env...)
+	r := daemontest.Report{Result: d.Run(env, "", bins.CLI, args...)}
+	if slices.Contains(args, "--json") {
+		var err error
+		if r.Findings, err = daemontest.ParseReport(r.Stdout); err != nil {
 			d.t.Fatalf("doctor --json printed no report: %v\n%s", err, r)
 		}
-		r.findings = rep.Findings
 	}
 	// No finding ever carries a secret: not the admin token, not a value
 	// of the dev store.
-	for _, secret := range []string{d.info.Token, "sk-ant-dev-example", "DEV-example-telegram-token", "xoxb-dev-example", "dash:dev-example"} {
+	for _, secret := range []string{d.Token, "sk-ant-dev-example", "DEV-example-telegram-token", "xoxb-dev-example", "dash:dev-example"} {
 		if secret != "" && strings.Contains(r.String(), secret) {
 			d.t.Errorf("doctor printed a secret (%q):\n%s", secret, r)
 		}
@@ -252,51 +83,42 @@ func (d *vaultd) doctor(env []string, args ...string) result {
 	return r
 }
 
-func slicesContains(s []string, v string) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
-}
-
 // expect checks one check's worst status and the exit code.
-func expect(t *testing.T, r result, check, status string, code int) {
+func expect(t *testing.T, r daemontest.Report, check, status string, code int) {
 	t.Helper()
-	if got := r.status(check); got != status {
+	if got := r.Status(check); got != status {
 		t.Errorf("check %s: status %q, want %q\n%s", check, got, status, r)
 	}
-	if r.code != code {
-		t.Errorf("exit status %d, want %d\n%s", r.code, code, r)
+	if r.Code != code {
+		t.Errorf("exit status %d, want %d\n%s", r.Code, code, r)
 	}
 }
 
 func TestHealthySetup(t *testing.T) {
 	d := start(t)
 	r := d.doctor(nil, "--json")
-	if r.code != 0 {
-		t.Fatalf("healthy setup: exit %d, want 0\n%s", r.code, r)
+	if r.Code != 0 {
+		t.Fatalf("healthy setup: exit %d, want 0\n%s", r.Code, r)
 	}
 	for _, check := range []string{"config", "daemon", "audit", "store-live", "socket", "store", "recipients", "gpg-key",
 		"state-dir", "database", "tokens-expiring", "tokens-unused", "rotation", "unit-envfile"} {
-		if got := r.status(check); got != "ok" {
+		if got := r.Status(check); got != "ok" {
 			t.Errorf("check %s: %q, want ok\n%s", check, got, r)
 		}
 	}
 	for _, check := range []string{"unit-security", "env-files"} {
-		if got := r.status(check); got != "info" {
+		if got := r.Status(check); got != "info" {
 			t.Errorf("check %s: %q, want info (skipped)\n%s", check, got, r)
 		}
 	}
-	h, err := d.client().Health(tctx(t))
+	h, err := d.Owner().Health(tctx(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if msg := r.find("daemon")[0].Message; !strings.Contains(msg, h.Version) {
+	if msg := r.Find("daemon")[0].Message; !strings.Contains(msg, h.Version) {
 		t.Errorf("daemon finding %q does not name version %q", msg, h.Version)
 	}
-	for _, f := range r.findings {
+	for _, f := range r.Findings {
 		if f.Status == "ok" && f.Fix != "" {
 			t.Errorf("an ok finding carries a fix: %+v", f)
 		}
@@ -304,23 +126,23 @@ func TestHealthySetup(t *testing.T) {
 
 	// The text form says the same in lines, with a summary.
 	txt := d.doctor(nil)
-	if txt.code != 0 || !strings.Contains(txt.stdout, "doctor: 0 fail, 0 warn") || !strings.Contains(txt.stdout, "gpg-key") {
-		t.Errorf("text report (exit %d):\n%s", txt.code, txt)
+	if txt.Code != 0 || !strings.Contains(txt.Stdout, "doctor: 0 fail, 0 warn") || !strings.Contains(txt.Stdout, "gpg-key") {
+		t.Errorf("text report (exit %d):\n%s", txt.Code, txt)
 	}
 }
 
 func TestSocketTooOpenFails(t *testing.T) {
 	d := start(t)
-	if err := os.Chmod(d.info.Socket, 0o666); err != nil {
+	if err := os.Chmod(d.Socket, 0o666); err != nil {
 		t.Fatal(err)
 	}
 	r := d.doctor(nil, "--json")
 	expect(t, r, "socket", "fail", 2)
-	if f := r.find("socket"); len(f) == 1 && !strings.Contains(f[0].Fix, "chmod 0600") {
+	if f := r.Find("socket"); len(f) == 1 && !strings.Contains(f[0].Fix, "chmod 0600") {
 		t.Errorf("socket fix %q does not say chmod 0600", f[0].Fix)
 	}
 	// Narrower than configured is a warning, not a failure.
-	if err := os.Chmod(d.info.Socket, 0o400); err != nil {
+	if err := os.Chmod(d.Socket, 0o400); err != nil {
 		t.Fatal(err)
 	}
 	r = d.doctor(nil, "--json")
@@ -329,32 +151,32 @@ func TestSocketTooOpenFails(t *testing.T) {
 
 func TestGPGIDRemovedFails(t *testing.T) {
 	d := start(t)
-	if err := os.Remove(filepath.Join(d.info.Store, ".gpg-id")); err != nil {
+	if err := os.Remove(filepath.Join(d.Store, ".gpg-id")); err != nil {
 		t.Fatal(err)
 	}
 	r := d.doctor(nil, "--json")
 	expect(t, r, "gpg-id", "fail", 2)
-	if f := r.find("gpg-id"); len(f) == 1 && !strings.Contains(f[0].Fix, "pass init") {
+	if f := r.Find("gpg-id"); len(f) == 1 && !strings.Contains(f[0].Fix, "pass init") {
 		t.Errorf("gpg-id fix %q does not say pass init", f[0].Fix)
 	}
 }
 
 func TestRecipientMissingFromKeyring(t *testing.T) {
 	d := start(t)
-	id := filepath.Join(d.info.Store, ".gpg-id")
+	id := filepath.Join(d.Store, ".gpg-id")
 	if err := os.WriteFile(id, []byte("0123456789ABCDEF0123456789ABCDEF01234567\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	r := d.doctor(nil, "--json")
 	expect(t, r, "recipients", "fail", 2)
-	if got := r.status("gpg-key"); got != "fail" {
+	if got := r.Status("gpg-key"); got != "fail" {
 		t.Errorf("gpg-key: %q, want fail (cannot encrypt to an unknown key)\n%s", got, r)
 	}
 }
 
 func TestStateModes(t *testing.T) {
 	d := start(t)
-	db := filepath.Join(d.info.StateDir, "jawn-vault.db")
+	db := filepath.Join(d.StateDir, "jawn-vault.db")
 	if err := os.Chmod(db, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -363,12 +185,12 @@ func TestStateModes(t *testing.T) {
 	if err := os.Chmod(db, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Chmod(d.info.StateDir, 0o755); err != nil {
+	if err := os.Chmod(d.StateDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	r = d.doctor(nil, "--json")
 	expect(t, r, "state-dir", "fail", 2)
-	if r.status("database") != "ok" {
+	if r.Status("database") != "ok" {
 		t.Errorf("database should be ok again\n%s", r)
 	}
 }
@@ -391,12 +213,12 @@ func TestUnitWithSecretEnvironmentFileWarns(t *testing.T) {
 	d := start(t)
 	env := writeEnv(t, 0o600)
 	unit := "[Unit]\nDescription=bot\n\n[Service]\nExecStart=/usr/bin/true\nEnvironmentFile=-" + env + "\n"
-	if err := os.WriteFile(filepath.Join(d.unitsDir, "bot.service"), []byte(unit), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(d.Units(), "bot.service"), []byte(unit), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	r := d.doctor(nil, "--json")
 	expect(t, r, "unit-envfile", "warn", 1)
-	f := r.find("unit-envfile")[0]
+	f := r.Find("unit-envfile")[0]
 	if !strings.Contains(f.Message, "BOT_TOKEN") || strings.Contains(f.Message, "LOG_LEVEL") || !strings.Contains(f.Fix, "vault-migrate") {
 		t.Errorf("finding should name BOT_TOKEN only and point at vault-migrate: %+v", f)
 	}
@@ -406,7 +228,7 @@ func TestUnitWithSecretEnvironmentFileWarns(t *testing.T) {
 	// A drop-in that resets EnvironmentFile=, as vault-migrate's does,
 	// takes the file out of the unit, as it does for systemd; a later
 	// drop-in that names it again brings it back.
-	dropins := filepath.Join(d.unitsDir, "bot.service.d")
+	dropins := filepath.Join(d.Units(), "bot.service.d")
 	if err := os.MkdirAll(dropins, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -419,7 +241,7 @@ func TestUnitWithSecretEnvironmentFileWarns(t *testing.T) {
 	}
 	r = d.doctor(nil, "--json")
 	expect(t, r, "unit-envfile", "warn", 1)
-	if f := r.find("unit-envfile")[0]; !strings.Contains(f.Message, "override.conf") {
+	if f := r.Find("unit-envfile")[0]; !strings.Contains(f.Message, "override.conf") {
 		t.Errorf("the warning should point at the drop-in that names the file again: %+v", f)
 	}
 	if err := os.Remove(filepath.Join(dropins, "override.conf")); err != nil {
@@ -457,14 +279,14 @@ func TestLeftoverEnvFiles(t *testing.T) {
 
 func TestExpiringTokenWarns(t *testing.T) {
 	d := start(t)
-	res, err := d.client().TokenCreate(tctx(t), wire.TokenCreateParams{Name: "short-lived", TTL: "1h",
+	res, err := d.Owner().TokenCreate(tctx(t), wire.TokenCreateParams{Name: "short-lived", TTL: "1h",
 		Grants: []wire.GrantJSON{{Pattern: "claude/**", Level: "read"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	r := d.doctor(nil, "--json")
 	expect(t, r, "tokens-expiring", "warn", 1)
-	if f := r.find("tokens-expiring")[0]; !strings.Contains(f.Message, "short-lived") {
+	if f := r.Find("tokens-expiring")[0]; !strings.Contains(f.Message, "short-lived") {
 		t.Errorf("finding does not name the token: %+v", f)
 	}
 	if strings.Contains(r.String(), res.Token) {
@@ -473,10 +295,10 @@ func TestExpiringTokenWarns(t *testing.T) {
 	// A token with only read grants cannot list tokens: the admin checks
 	// are skipped, not failed, and its value appears nowhere.
 	r = d.doctor([]string{"VAULT_TOKEN=" + res.Token}, "--json")
-	if got := r.status("admin"); got != "info" {
+	if got := r.Status("admin"); got != "info" {
 		t.Errorf("admin with a read token: %q, want info\n%s", got, r)
 	}
-	if r.status("tokens-expiring") != "" {
+	if r.Status("tokens-expiring") != "" {
 		t.Errorf("token checks ran without admin\n%s", r)
 	}
 	if strings.Contains(r.String(), res.Token) {
@@ -486,7 +308,7 @@ func TestExpiringTokenWarns(t *testing.T) {
 
 func TestFailingRotationWarns(t *testing.T) {
 	d := start(t)
-	c := d.client()
+	c := d.Owner()
 	ctx := tctx(t)
 	if _, err := c.RotationBegin(ctx, wire.RotationBeginParams{Name: "slack", Path: "claude/tokens/slack-bot"}); err != nil {
 		t.Fatal(err)
@@ -504,7 +326,7 @@ func TestFailingRotationWarns(t *testing.T) {
 	}
 	r = d.doctor(nil, "--json")
 	expect(t, r, "rotation", "fail", 2)
-	if f := r.find("rotation")[0]; !strings.Contains(f.Message, "re-authorisation") {
+	if f := r.Find("rotation")[0]; !strings.Contains(f.Message, "re-authorisation") {
 		t.Errorf("permanent failure finding: %+v", f)
 	}
 }
@@ -514,17 +336,17 @@ func TestDaemonStoppedFails(t *testing.T) {
 	d.stop()
 	r := d.doctor(nil, "--json")
 	expect(t, r, "daemon", "fail", 2)
-	f := r.find("daemon")[0]
+	f := r.Find("daemon")[0]
 	if !strings.Contains(f.Fix, "systemctl") || !strings.Contains(f.Fix, "start") {
 		t.Errorf("daemon finding has no hint to start it: %+v", f)
 	}
-	if r.status("admin") != "info" {
+	if r.Status("admin") != "info" {
 		t.Errorf("admin checks should be skipped\n%s", r)
 	}
 	// The text form prints the fix under the finding.
 	txt := d.doctor(nil)
-	if txt.code != 2 || !strings.Contains(txt.stdout, "fix: start it") {
-		t.Errorf("text report (exit %d):\n%s", txt.code, txt)
+	if txt.Code != 2 || !strings.Contains(txt.Stdout, "fix: start it") {
+		t.Errorf("text report (exit %d):\n%s", txt.Code, txt)
 	}
 }
 
@@ -537,12 +359,12 @@ func TestUnitSecurity(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	unit := filepath.Join(d.unitsDir, "jawn-vault.service")
+	unit := filepath.Join(d.Units(), "jawn-vault.service")
 	if err := os.WriteFile(unit, shipped, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	r := d.doctor(nil, "--json")
-	if got := r.status("unit-security"); got != "ok" {
+	if got := r.Status("unit-security"); got != "ok" {
 		t.Errorf("shipped unit: %q, want ok\n%s", got, r)
 	}
 	weak := "[Unit]\nDescription=weak\n\n[Service]\nExecStart=/usr/local/bin/jawn-vault\n"
@@ -554,7 +376,7 @@ func TestUnitSecurity(t *testing.T) {
 
 func TestInDoubtRotationFails(t *testing.T) {
 	d := start(t)
-	c := d.client()
+	c := d.Owner()
 	ctx := tctx(t)
 	if _, err := c.RotationBegin(ctx, wire.RotationBeginParams{Name: "canvas", Path: "claude/canvas/student-tracker", Lease: "1s"}); err != nil {
 		t.Fatal(err)
@@ -580,7 +402,7 @@ func TestInDoubtRotationFails(t *testing.T) {
 	}
 	r := d.doctor(nil, "--json")
 	expect(t, r, "rotation", "fail", 2)
-	if f := r.find("rotation")[0]; !strings.Contains(f.Fix, "vault-cli rotation clear canvas") {
+	if f := r.Find("rotation")[0]; !strings.Contains(f.Fix, "vault-cli rotation clear canvas") {
 		t.Errorf("in-doubt fix does not say how to clear it: %+v", f)
 	}
 	// The runbook's procedure: check, then clear; doctor is happy again.
@@ -628,16 +450,16 @@ func TestLockedKeyFails(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(store, ".gpg-id"), []byte(fpr+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg := fmt.Sprintf("socket = %q\nstore = %q\ngnupghome = %q\nstate_dir = %q\n", d.info.Socket, store, home, d.info.StateDir)
-	if err := os.WriteFile(d.config, []byte(cfg), 0o600); err != nil {
+	cfg := fmt.Sprintf("socket = %q\nstore = %q\ngnupghome = %q\nstate_dir = %q\n", d.Socket, store, home, d.StateDir)
+	if err := os.WriteFile(d.Config, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	r := d.doctor(nil, "--json")
 	expect(t, r, "gpg-key", "fail", 2)
-	if f := r.find("gpg-key"); len(f) == 1 && !strings.Contains(f[0].Message, "decrypting") {
+	if f := r.Find("gpg-key"); len(f) == 1 && !strings.Contains(f[0].Message, "decrypting") {
 		t.Errorf("the key should fail at decrypting, not before: %+v", f[0])
 	}
-	if r.status("recipients") != "ok" || r.status("store") != "ok" {
+	if r.Status("recipients") != "ok" || r.Status("store") != "ok" {
 		t.Errorf("only the key should fail: the store and its recipients are fine\n%s", r)
 	}
 	if strings.Contains(r.String(), "correct horse") {
