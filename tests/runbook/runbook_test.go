@@ -124,6 +124,9 @@ type drill struct {
 	// status is the exit status a command is expected to have, when it is
 	// not 0 (doctor reporting a warning the procedure expects).
 	status map[string]int
+	// stdin is what the owner types into a command that reads it (a
+	// passphrase), by the command as written; commands get none otherwise.
+	stdin map[string]string
 	// results holds what each command printed, by the command as written.
 	results map[string]daemontest.Result
 	cwd     string
@@ -149,7 +152,7 @@ func newDrill(t *testing.T, d *daemontest.Daemon, subst ...string) *drill {
 		"/var/lib/jawn-vault", d.StateDir,
 		"vault-cli doctor", "vault-cli doctor --units-dir "+noUnits,
 	)
-	return &drill{t: t, d: d, subst: subst, on: map[string]func(){}, status: map[string]int{}, results: map[string]daemontest.Result{}}
+	return &drill{t: t, d: d, subst: subst, on: map[string]func(){}, status: map[string]int{}, stdin: map[string]string{}, results: map[string]daemontest.Result{}}
 }
 
 // run runs one block's commands in order and fails the test at the first
@@ -173,7 +176,7 @@ func (dr *drill) run(b block) {
 		if dr.cwd != "" {
 			line = "cd '" + dr.cwd + "' && " + line
 		}
-		r := dr.d.Sh(line)
+		r := dr.d.Run(nil, dr.stdin[cmd], "sh", "-c", line)
 		dr.t.Logf("runbook: %s\n  ran: %s\n  %s", cmd, line, strings.ReplaceAll(r.String(), "\n", "\n  "))
 		dr.results[cmd] = r
 		if r.Code != dr.status[cmd] {

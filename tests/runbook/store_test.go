@@ -19,11 +19,11 @@ const storeSection = "Store unreadable"
 // gpg-id; the runbook's `git -C STORE checkout .gpg-id` brings it back as
 // committed, and the daemon serves and stores again.
 func TestStoreGPGIDRemoved(t *testing.T) {
-	d := daemontest.New(t, bins, daemontest.Options{})
+	d := daemontest.New(t, bins, daemontest.Options{Config: warmConfig})
 	const secret = "s3cret-value"
 	testpass.PassInsert(t, d.GnuPGHome, d.Store, "svc/token", []byte(secret))
 	testpass.InitGit(t, d.Store, d.GnuPGHome)
-	d.Start()
+	startKeyChecked(t, d)
 	ctx := tctx(t)
 
 	gpgID := filepath.Join(d.Store, ".gpg-id")
@@ -77,10 +77,10 @@ func TestStoreGPGIDRemoved(t *testing.T) {
 // (exported here first, as the runbook says to keep it) and the daemon
 // serves again.
 func TestStoreRecipientMissing(t *testing.T) {
-	d := daemontest.New(t, bins, daemontest.Options{})
+	d := daemontest.New(t, bins, daemontest.Options{Config: warmConfig})
 	const secret = "s3cret-value"
 	testpass.PassInsert(t, d.GnuPGHome, d.Store, "svc/token", []byte(secret))
-	d.Start()
+	startKeyChecked(t, d)
 	ctx := tctx(t)
 
 	// The owner's backup, made as the runbook's backup section says.
