@@ -110,6 +110,16 @@ type Options struct {
 	StateDir string // the state directory (e.g. a mount point the test made)
 	Socket   string // the socket path, e.g. another daemon's
 	Config   string // extra lines for config.toml
+
+	// GnuPGHome and KeyID name an existing keyring (e.g. one made once in
+	// TestMain with testpass.NewKeyringDir) to use instead of a new one;
+	// Store, an existing store of that keyring to serve instead of a new
+	// one. The caller owns and removes them.
+	GnuPGHome, KeyID string
+	Store            string
+	// Args are extra daemon flags after --config (e.g. --max-conns 3, or
+	// --log-level debug); a flag wins over the config file.
+	Args []string
 }
 
 // Daemon is one jawn-vault daemon and everything it uses.
@@ -127,7 +137,8 @@ type Daemon struct {
 	ConfigHome string // XDG_CONFIG_HOME for vault-cli: finds Config with no --config
 	Token      string // the admin token `jawn-vault dev` made (Dev only; else "")
 
-	dev    bool // started by Dev: it cannot be started again with Start
+	dev    bool     // started by Dev: it cannot be started again with Start
+	args   []string // Options.Args
 	mu     sync.Mutex
 	cmd    *exec.Cmd
 	exited chan struct{}
@@ -137,11 +148,15 @@ type Daemon struct {
 }
 
 // New makes a keyring, a store (`pass init`) and a config, but does not
-// start the daemon. Everything is removed, and a daemon still running is
-// killed, when t ends.
+// start the daemon. Everything it made is removed, and a daemon still
+// running is killed, when t ends; a keyring or store given in o is the
+// caller's and is left alone.
 func New(t testing.TB, bins Bins, o Options) *Daemon {
 	t.Helper()
-	gnupg, key := testpass.NewKeyring(t)
+	gnupg, key := o.GnuPGHome, o.KeyID
+	if gnupg == "" {
+		gnupg, key = testpass.NewKeyring(t)
+	}
 	// A Unix socket path must stay under 108 bytes; t.TempDir may not.
 	dir, err := os.MkdirTemp("", "jvrb")
 	if err != nil {
@@ -149,7 +164,10 @@ func New(t testing.TB, bins Bins, o Options) *Daemon {
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	d := &Daemon{t: t, bins: bins, Dir: dir, Socket: filepath.Join(dir, "vault.sock"),
-		StateDir: o.StateDir, Store: testpass.NewStore(t, gnupg, key), GnuPGHome: gnupg, KeyID: key, out: &logBuf{}}
+		StateDir: o.StateDir, Store: o.Store, GnuPGHome: gnupg, KeyID: key, args: o.Args, out: &logBuf{}}
+	if d.Store == "" {
+		d.Store = testpass.NewStore(t, gnupg, key)
+	}
 	if o.Socket != "" {
 		d.Socket = o.Socket
 	}
@@ -158,15 +176,30 @@ func New(t testing.TB, bins Bins, o Options) *Daemon {
 	}
 	d.ConfigHome = filepath.Join(t.TempDir(), "config")
 	d.Config = filepath.Join(d.ConfigHome, "jawn-vault", "config.toml")
-	cfg := fmt.Sprintf("socket = %q\nstore = %q\ngnupghome = %q\nstate_dir = %q\n%s", d.Socket, d.Store, gnupg, d.StateDir, o.Config)
-	if err := os.MkdirAll(filepath.Dir(d.Config), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(d.Config, []byte(cfg), 0o600); err != nil {
+	if err := d.writeConfig(o.Config); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(d.Kill)
 	return d
+}
+
+// writeConfig writes Config: the socket, store, keyring and state
+// directory, then extra.
+func (d *Daemon) writeConfig(extra string) error {
+	cfg := fmt.Sprintf("socket = %q\nstore = %q\ngnupghome = %q\nstate_dir = %q\n%s", d.Socket, d.Store, d.GnuPGHome, d.StateDir, extra)
+	if err := os.MkdirAll(filepath.Dir(d.Config), 0o700); err != nil {
+		return err
+	}
+	return os.WriteFile(d.Config, []byte(cfg), 0o600)
+}
+
+// SetConfig rewrites Config with extra in place of Options.Config, e.g.
+// before a SIGHUP (Signal) makes the daemon read it again.
+func (d *Daemon) SetConfig(extra string) {
+	d.t.Helper()
+	if err := d.writeConfig(extra); err != nil {
+		d.t.Fatal(err)
+	}
 }
 
 // Env is the environment for the daemon, vault-cli and the runbook's shell
@@ -205,6 +238,7 @@ func (d *Daemon) TryStart() error {
 	if d.dev {
 		return errors.New("daemontest: a dev daemon cannot be restarted: its store went with it")
 	}
+	d.closeNotify() // a previous run's
 	nsPath := filepath.Join(d.Dir, "notify.sock")
 	_ = os.Remove(nsPath)
 	ns, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: nsPath, Net: "unixgram"})
@@ -212,12 +246,21 @@ func (d *Daemon) TryStart() error {
 		return err
 	}
 	mark := d.out.Len()
-	cmd := exec.Command(d.bins.Daemon, "--config", d.Config)
+	cmd := exec.Command(d.bins.Daemon, append([]string{"--config", d.Config}, d.args...)...)
 	cmd.Env = d.Env("NOTIFY_SOCKET=" + nsPath)
 	cmd.Stdout, cmd.Stderr = d.out, d.out
 	// Closing ns once the daemon exits ends the wait below if it dies
-	// before READY.
-	exited, err := d.launch(cmd, func() { ns.Close() })
+	// before READY. After READY it stays open, so that AwaitNotify can
+	// read what the daemon sent before it exited (STOPPING=1); Stop, Kill,
+	// Wait and the next start close it.
+	readySeen := make(chan struct{})
+	exited, err := d.launch(cmd, func() {
+		select {
+		case <-readySeen:
+		default:
+			ns.Close()
+		}
+	})
 	if err != nil {
 		ns.Close()
 		return err
@@ -245,6 +288,7 @@ func (d *Daemon) TryStart() error {
 		}
 	}()
 	if <-ready {
+		close(readySeen)
 		return nil
 	}
 	// The wait ended without READY=1: either the daemon exited (the
@@ -357,6 +401,7 @@ func (d *Daemon) StopWith(sig syscall.Signal) {
 	err := d.err
 	d.cmd = nil
 	d.mu.Unlock()
+	d.closeNotify()
 	if err != nil {
 		d.t.Errorf("daemontest: jawn-vault exited with %v on %s\n%s", err, sigName(sig), d.Log())
 	}
@@ -376,6 +421,7 @@ func (d *Daemon) Kill() {
 	d.mu.Lock()
 	d.cmd = nil
 	d.mu.Unlock()
+	d.closeNotify()
 }
 
 // Log returns everything the daemon printed, over all its runs.

@@ -19,8 +19,8 @@ import (
 // vault writes pass reads, byte for byte.
 func TestRoundTripsWithPass(t *testing.T) {
 	d := start(t, opts{})
-	testpass.PassInsert(t, gnupgHome, d.store, "claude/api/anthropic", []byte("sk-ant-from-pass"))
-	c := d.dial(d.token("rw", nil, "claude/**:write"))
+	testpass.PassInsert(t, gnupgHome, d.Store, "claude/api/anthropic", []byte("sk-ant-from-pass"))
+	c := d.Dial(d.token("rw", nil, "claude/**:write"))
 
 	v, err := c.Get(ctx(t), "claude/api/anthropic")
 	if err != nil || string(v) != "sk-ant-from-pass" {
@@ -37,7 +37,7 @@ func TestRoundTripsWithPass(t *testing.T) {
 		if err := c.Set(ctx(t), p, val); err != nil {
 			t.Fatalf("set %s: %v", p, err)
 		}
-		if got := testpass.PassShow(t, gnupgHome, d.store, p); !bytes.Equal(got, append(append([]byte{}, val...), '\n')) {
+		if got := testpass.PassShow(t, gnupgHome, d.Store, p); !bytes.Equal(got, append(append([]byte{}, val...), '\n')) {
 			t.Fatalf("pass show %s = %q, want %q plus a newline", p, got, val)
 		}
 		got, err := c.Get(ctx(t), p)
@@ -51,7 +51,7 @@ func TestRoundTripsWithPass(t *testing.T) {
 	if _, err := c.Get(ctx(t), "claude/multi"); code(err) != wire.CodeNotFound {
 		t.Fatalf("get after delete: %v", err)
 	}
-	if _, err := os.Stat(filepath.Join(d.store, "claude/multi.gpg")); !os.IsNotExist(err) {
+	if _, err := os.Stat(filepath.Join(d.Store, "claude/multi.gpg")); !os.IsNotExist(err) {
 		t.Fatalf("entry file still there: %v", err)
 	}
 }
@@ -60,12 +60,12 @@ func TestRoundTripsWithPass(t *testing.T) {
 // when pass changes the entry behind its back.
 func TestExternalChangeIsPickedUp(t *testing.T) {
 	d := start(t, opts{config: `cache_ttl = "1h"`})
-	testpass.PassInsert(t, gnupgHome, d.store, "svc/token", []byte("old"))
-	c := d.dial("")
+	testpass.PassInsert(t, gnupgHome, d.Store, "svc/token", []byte("old"))
+	c := d.Dial("")
 	if v, err := c.Get(ctx(t), "svc/token"); err != nil || string(v) != "old" {
 		t.Fatalf("first get: %q %v", v, err)
 	}
-	testpass.Pass(t, gnupgHome, d.store, []byte("new\n"), "insert", "-m", "-f", "svc/token")
+	testpass.Pass(t, gnupgHome, d.Store, []byte("new\n"), "insert", "-m", "-f", "svc/token")
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		v, err := c.Get(ctx(t), "svc/token")
@@ -88,9 +88,9 @@ func TestExternalChangeIsPickedUp(t *testing.T) {
 func TestGrantsAndNoExistenceOracle(t *testing.T) {
 	d := start(t, opts{})
 	for _, p := range []string{"claude/tokens/telegram-bot", "claude/tokens/slack-bot", "claude/api/anthropic", "other/x"} {
-		testpass.PassInsert(t, gnupgHome, d.store, p, []byte("v-"+p))
+		testpass.PassInsert(t, gnupgHome, d.Store, p, []byte("v-"+p))
 	}
-	c := d.dial(d.token("bot", nil, "claude/tokens/*:read"))
+	c := d.Dial(d.token("bot", nil, "claude/tokens/*:read"))
 	if v, err := c.Get(ctx(t), "claude/tokens/telegram-bot"); err != nil || string(v) != "v-claude/tokens/telegram-bot" {
 		t.Fatalf("granted get: %q %v", v, err)
 	}
@@ -110,7 +110,7 @@ func TestGrantsAndNoExistenceOracle(t *testing.T) {
 		t.Fatalf("a read token listed tokens: %v", err)
 	}
 	// An admin of claude/** may hand out claude/tokens/* but not other/**.
-	sub := d.dial(d.token("sub-admin", nil, "claude/**:admin"))
+	sub := d.Dial(d.token("sub-admin", nil, "claude/**:admin"))
 	if _, err := sub.TokenCreate(ctx(t), wire.TokenCreateParams{Name: "ok", Grants: []wire.GrantJSON{{Pattern: "claude/tokens/*", Level: "read"}}}); err != nil {
 		t.Fatalf("scoped admin could not delegate within its scope: %v", err)
 	}
@@ -118,7 +118,7 @@ func TestGrantsAndNoExistenceOracle(t *testing.T) {
 		t.Fatalf("scoped admin escalated: %v", err)
 	}
 	// No token from a non-owner is unauthenticated; a wrong token too.
-	if _, err := d.dial("jv_not-a-real-token").Get(ctx(t), "claude/tokens/slack-bot"); code(err) != wire.CodeUnauthenticated {
+	if _, err := d.Dial("jv_not-a-real-token").Get(ctx(t), "claude/tokens/slack-bot"); code(err) != wire.CodeUnauthenticated {
 		t.Fatalf("bogus token: %v", err)
 	}
 }
@@ -128,12 +128,12 @@ func TestGrantsAndNoExistenceOracle(t *testing.T) {
 // value that sits in the cache.
 func TestRevocationBitesOnOpenConnection(t *testing.T) {
 	d := start(t, opts{config: `cache_ttl = "1h"`})
-	testpass.PassInsert(t, gnupgHome, d.store, "svc/token", []byte("v"))
-	c := d.dial(d.token("svc", nil, "svc/*:read"))
+	testpass.PassInsert(t, gnupgHome, d.Store, "svc/token", []byte("v"))
+	c := d.Dial(d.token("svc", nil, "svc/*:read"))
 	if _, err := c.Get(ctx(t), "svc/token"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := d.dial("").TokenRevoke(ctx(t), "svc"); err != nil {
+	if _, err := d.Dial("").TokenRevoke(ctx(t), "svc"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := c.Get(ctx(t), "svc/token"); code(err) != wire.CodeUnauthenticated {
@@ -158,12 +158,12 @@ func TestRevocationBitesOnOpenConnection(t *testing.T) {
 // TestTokenExpiry: a token with a TTL stops working when it expires.
 func TestTokenExpiry(t *testing.T) {
 	d := start(t, opts{})
-	testpass.PassInsert(t, gnupgHome, d.store, "svc/token", []byte("v"))
-	res, err := d.dial("").TokenCreate(ctx(t), wire.TokenCreateParams{Name: "short", TTL: "1s", Grants: []wire.GrantJSON{{Pattern: "svc/*", Level: "read"}}})
+	testpass.PassInsert(t, gnupgHome, d.Store, "svc/token", []byte("v"))
+	res, err := d.Dial("").TokenCreate(ctx(t), wire.TokenCreateParams{Name: "short", TTL: "1s", Grants: []wire.GrantJSON{{Pattern: "svc/*", Level: "read"}}})
 	if err != nil || res.ExpiresAt == nil {
 		t.Fatalf("create: %+v %v", res, err)
 	}
-	c := d.dial(res.Token)
+	c := d.Dial(res.Token)
 	for time.Now().Before(res.ExpiresAt.Add(50 * time.Millisecond)) {
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -177,8 +177,8 @@ func TestTokenExpiry(t *testing.T) {
 // only its own connection, and other clients are served throughout.
 func TestBadInputIsAnsweredAndOthersAreServed(t *testing.T) {
 	d := start(t, opts{})
-	testpass.PassInsert(t, gnupgHome, d.store, "svc/token", []byte("v"))
-	good := d.dial("")
+	testpass.PassInsert(t, gnupgHome, d.Store, "svc/token", []byte("v"))
+	good := d.Dial("")
 	const sentinel = "SENTINEL-c0ffee"
 	r := d.raw()
 	cases := []struct {
@@ -225,7 +225,7 @@ func TestBadInputIsAnsweredAndOthersAreServed(t *testing.T) {
 	if _, err := good.Get(ctx(t), "svc/token"); err != nil {
 		t.Fatalf("served no one after a long line: %v", err)
 	}
-	if strings.Contains(d.stderr.String(), sentinel) {
+	if strings.Contains(d.Log(), sentinel) {
 		t.Fatal("the daemon log echoes request bytes")
 	}
 	for _, row := range d.auditRows(wire.AuditQueryParams{}) {
@@ -240,7 +240,7 @@ func TestBadInputIsAnsweredAndOthersAreServed(t *testing.T) {
 // request, including malformed and denied ones.
 func TestPipeliningAndAuditCompleteness(t *testing.T) {
 	d := start(t, opts{})
-	testpass.PassInsert(t, gnupgHome, d.store, "svc/token", []byte("v"))
+	testpass.PassInsert(t, gnupgHome, d.Store, "svc/token", []byte("v"))
 	tok := d.token("pipe", nil, "svc/*:read")
 	r := d.raw()
 	const n = 1000
@@ -283,12 +283,12 @@ func TestPipeliningAndAuditCompleteness(t *testing.T) {
 func TestNoSecretOrTokenAtRest(t *testing.T) {
 	d := start(t, opts{})
 	const secret = "SECRET-VALUE-8d1e"
-	c := d.dial("")
+	c := d.Dial("")
 	if err := c.Set(ctx(t), "svc/secret", []byte(secret)); err != nil {
 		t.Fatal(err)
 	}
 	tok := d.token("reader", nil, "svc/*:read")
-	rc := d.dial(tok)
+	rc := d.Dial(tok)
 	for range 3 {
 		if _, err := rc.Get(ctx(t), "svc/secret"); err != nil {
 			t.Fatal(err)
@@ -297,14 +297,14 @@ func TestNoSecretOrTokenAtRest(t *testing.T) {
 	_, _ = rc.Get(ctx(t), "svc/../secret")
 	d.stop()
 	for _, needle := range []string{secret, tok, tok[3:]} {
-		if hits := grepDir(t, d.state, []byte(needle)); len(hits) > 0 {
+		if hits := grepDir(t, d.StateDir, []byte(needle)); len(hits) > 0 {
 			t.Fatalf("found %q in %v", needle[:6], hits)
 		}
-		if strings.Contains(d.stderr.String(), needle) {
+		if strings.Contains(d.Log(), needle) {
 			t.Fatalf("found a secret or token in the daemon's output")
 		}
 	}
-	if hits := grepDir(t, d.store, []byte(secret)); len(hits) > 0 {
+	if hits := grepDir(t, d.Store, []byte(secret)); len(hits) > 0 {
 		t.Fatalf("plaintext in the store: %v", hits)
 	}
 }
@@ -343,11 +343,11 @@ func TestConcurrentMissesShareOneGPGRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := start(t, opts{config: "gpg = \"" + wrapper + "\"\n"})
-	testpass.PassInsert(t, gnupgHome, d.store, "svc/token", []byte("shared"))
+	testpass.PassInsert(t, gnupgHome, d.Store, "svc/token", []byte("shared"))
 	const n = 8
 	errs := make(chan error, n)
 	for range n {
-		c := d.dial("")
+		c := d.Dial("")
 		go func() {
 			v, err := c.Get(ctx(t), "svc/token")
 			if err == nil && string(v) != "shared" {
@@ -401,7 +401,7 @@ func TestSlowPipelineIsNotCutOff(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := start(t, opts{args: []string{"--read-timeout", "1s", "--cache-ttl", "0s"}, config: "gpg = \"" + slow + "\"\n"})
-	testpass.PassInsert(t, gnupgHome, d.store, "svc/token", []byte("v"))
+	testpass.PassInsert(t, gnupgHome, d.Store, "svc/token", []byte("v"))
 	r := d.raw()
 	const n = 60 // each a real gpg run: seconds in all
 	var sb strings.Builder
@@ -432,12 +432,12 @@ func TestSlowPipelineIsNotCutOff(t *testing.T) {
 // list, no change. Only a global admin may issue one.
 func TestStatusLevel(t *testing.T) {
 	d := start(t, opts{})
-	testpass.PassInsert(t, gnupgHome, d.store, "svc/token", []byte("SECRET-status-level"))
-	res, err := d.dial("").TokenCreate(ctx(t), wire.TokenCreateParams{Name: "status-page", Grants: []wire.GrantJSON{{Pattern: "**", Level: "status"}}})
+	testpass.PassInsert(t, gnupgHome, d.Store, "svc/token", []byte("SECRET-status-level"))
+	res, err := d.Dial("").TokenCreate(ctx(t), wire.TokenCreateParams{Name: "status-page", Grants: []wire.GrantJSON{{Pattern: "**", Level: "status"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := d.dial(res.Token)
+	c := d.Dial(res.Token)
 	if _, err := c.Status(ctx(t)); err != nil {
 		t.Fatalf("status: %v", err)
 	}
@@ -460,11 +460,11 @@ func TestStatusLevel(t *testing.T) {
 		t.Fatalf("a status token revoked a token: %v", err)
 	}
 	// A scoped admin may not hand out the status level, and it is "**" only.
-	sub := d.dial(d.token("scoped-admin", nil, "svc/**:admin"))
+	sub := d.Dial(d.token("scoped-admin", nil, "svc/**:admin"))
 	if _, err := sub.TokenCreate(ctx(t), wire.TokenCreateParams{Name: "y", Grants: []wire.GrantJSON{{Pattern: "svc/**", Level: "status"}}}); code(err) != wire.CodeBadRequest {
 		t.Fatalf("status on a narrower pattern: %v", err)
 	}
-	reader := d.dial(d.token("reader", nil, "svc/*:read"))
+	reader := d.Dial(d.token("reader", nil, "svc/*:read"))
 	if _, err := reader.Status(ctx(t)); code(err) != wire.CodePermissionDenied {
 		t.Fatalf("a read token read the daemon's state: %v", err)
 	}
@@ -476,7 +476,7 @@ func TestWarmUp(t *testing.T) {
 	store := testpass.NewStore(t, gnupgHome, keyID)
 	testpass.PassInsert(t, gnupgHome, store, "svc/token", []byte("v"))
 	d := start(t, opts{store: store, config: `warm = ["svc/token", "svc/missing"]` + "\n"})
-	owner := d.dial("")
+	owner := d.Dial("")
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		st, err := owner.Status(ctx(t))
@@ -503,10 +503,10 @@ func TestWarmUp(t *testing.T) {
 // token like anyone else.
 func TestTrustOwnerOff(t *testing.T) {
 	d := start(t, opts{config: "trust_owner = false\n"})
-	if _, err := d.dial("").TokenList(ctx(t)); code(err) != wire.CodeUnauthenticated {
+	if _, err := d.Dial("").TokenList(ctx(t)); code(err) != wire.CodeUnauthenticated {
 		t.Fatalf("the owner without a token under trust_owner = false: %v", err)
 	}
-	if _, err := d.dial("").Health(ctx(t)); err != nil {
+	if _, err := d.Dial("").Health(ctx(t)); err != nil {
 		t.Fatalf("health needs no token: %v", err)
 	}
 }

@@ -1,6 +1,7 @@
 // Package integration runs the real jawn-vault binary on a temporary socket
 // against a real pass store (real gpg, a throwaway key) and a real SQLite
-// state directory, and drives it the way clients do.
+// state directory, and drives it the way clients do. The binaries and the
+// daemon's start and stop come from internal/daemontest.
 package integration
 
 import (
@@ -11,21 +12,19 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
+	"syscall"
 	"testing"
 	"time"
 
-	vault "github.com/jamditis/jawn-vault/clients/go/vault"
+	"github.com/jamditis/jawn-vault/internal/daemontest"
 	"github.com/jamditis/jawn-vault/internal/testpass"
 	"github.com/jamditis/jawn-vault/vaultd/wire"
 )
 
 var (
-	daemonBin string // the jawn-vault binary under test
-	cliBin    string // vault-cli
+	bins      daemontest.Bins
 	gnupgHome string // one keyring for the package
 	keyID     string
 )
@@ -35,27 +34,19 @@ func TestMain(m *testing.M) {
 }
 
 func runMain(m *testing.M) int {
+	b, cleanup, err := daemontest.Setup()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer cleanup()
+	bins = b
 	tmp, err := os.MkdirTemp("", "jvit")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	defer os.RemoveAll(tmp)
-	daemonBin, cliBin = os.Getenv("JAWN_VAULT_BIN"), os.Getenv("VAULT_CLI_BIN")
-	for _, b := range []struct {
-		dst *string
-		pkg string
-	}{{&daemonBin, "jawn-vault"}, {&cliBin, "vault-cli"}} {
-		if *b.dst != "" {
-			continue
-		}
-		*b.dst = filepath.Join(tmp, b.pkg)
-		out, err := exec.Command("go", "build", "-o", *b.dst, "github.com/jamditis/jawn-vault/cmd/"+b.pkg).CombinedOutput()
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "building %s: %v\n%s", b.pkg, err, out)
-			return 1
-		}
-	}
 	gnupgHome = filepath.Join(tmp, "gnupg")
 	if keyID, err = testpass.NewKeyringDir(gnupgHome); err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -65,150 +56,33 @@ func runMain(m *testing.M) int {
 	return m.Run()
 }
 
-// lockedBuffer collects the daemon's stderr.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// vaultd is one running daemon.
+// vaultd is one daemon (daemontest.New on the package's keyring).
 type vaultd struct {
-	t      *testing.T
-	dir    string
-	socket string
-	state  string
-	store  string
-	config string
-	cmd    *exec.Cmd
-	stderr *lockedBuffer
-	notify *net.UnixConn
-	exited chan error
+	*daemontest.Daemon
+	t *testing.T
 }
 
 type opts struct {
 	args   []string // extra flags
-	config string   // config file contents
+	config string   // config file lines, after the socket, store and state
 	store  string   // an existing store, else a new one
-	env    []string
 }
 
-// start runs the daemon and waits for its READY=1 on a NOTIFY_SOCKET, as
+// start runs the daemon with --log-level debug (so that a secret logged at
+// any level shows up) and waits for its READY=1 on a NOTIFY_SOCKET, as
 // systemd would: no sleeping, no polling.
 func start(t *testing.T, o opts) *vaultd {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "jvd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	d := &vaultd{t: t, dir: dir, socket: filepath.Join(dir, "vault.sock"), state: filepath.Join(dir, "state"), store: o.store, stderr: &lockedBuffer{}}
-	if d.store == "" {
-		d.store = testpass.NewStore(t, gnupgHome, keyID)
-	}
-	d.config = filepath.Join(dir, "config.toml")
-	if err := os.WriteFile(d.config, []byte(o.config), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	d.launch(o)
-	t.Cleanup(d.stop)
-	return d
+	d := daemontest.New(t, bins, daemontest.Options{GnuPGHome: gnupgHome, KeyID: keyID, Store: o.store,
+		Config: o.config, Args: append([]string{"--log-level", "debug"}, o.args...)})
+	d.Start()
+	t.Cleanup(func() { d.StopWith(syscall.SIGINT) })
+	return &vaultd{Daemon: d, t: t}
 }
 
-func (d *vaultd) launch(o opts) {
-	t := d.t
-	t.Helper()
-	nsPath := filepath.Join(d.dir, fmt.Sprintf("notify-%d.sock", time.Now().UnixNano()%1e6))
-	ns, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: nsPath, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	d.notify = ns
-	args := append([]string{"--config", d.config, "--socket", d.socket, "--state-dir", d.state, "--store", d.store, "--log-level", "debug"}, o.args...)
-	d.cmd = exec.Command(daemonBin, args...)
-	d.cmd.Env = append(testpass.Env(gnupgHome, ""), append([]string{"NOTIFY_SOCKET=" + nsPath}, o.env...)...)
-	d.cmd.Stderr = d.stderr
-	d.cmd.Stdout = d.stderr
-	if err := d.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	d.exited = make(chan error, 1)
-	go func() { d.exited <- d.cmd.Wait() }()
-	d.awaitNotify("READY=1")
-}
-
-// awaitNotify waits for a state in the daemon's sd_notify messages.
-func (d *vaultd) awaitNotify(state string) string {
-	d.t.Helper()
-	buf := make([]byte, 4096)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		_ = d.notify.SetReadDeadline(deadline)
-		n, err := d.notify.Read(buf)
-		if err != nil {
-			select {
-			case err := <-d.exited:
-				d.t.Fatalf("daemon exited before %s: %v\n%s", state, err, d.stderr)
-			default:
-			}
-			d.t.Fatalf("no %s from the daemon: %v\n%s", state, err, d.stderr)
-		}
-		msg := string(buf[:n])
-		for line := range strings.SplitSeq(msg, "\n") {
-			if line == state {
-				return msg
-			}
-		}
-	}
-}
-
-// stop sends SIGTERM and waits; the daemon must exit cleanly.
-func (d *vaultd) stop() {
-	if d.cmd == nil || d.cmd.Process == nil {
-		return
-	}
-	_ = d.cmd.Process.Signal(os.Interrupt)
-	select {
-	case <-d.exited:
-	case <-time.After(20 * time.Second):
-		_ = d.cmd.Process.Kill()
-		<-d.exited
-		d.t.Errorf("daemon did not stop on SIGINT\n%s", d.stderr)
-	}
-	d.notify.Close()
-	d.cmd = nil
-}
-
-// kill stops the daemon with SIGKILL, as a crash would.
-func (d *vaultd) kill() {
-	_ = d.cmd.Process.Kill()
-	<-d.exited
-	d.notify.Close()
-	d.cmd = nil
-}
-
-func (d *vaultd) dial(token string) *vault.Client {
-	d.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c, err := vault.Dial(ctx, vault.Options{Socket: d.socket, Token: token})
-	if err != nil {
-		d.t.Fatal(err)
-	}
-	d.t.Cleanup(func() { c.Close() })
-	return c
-}
+// stop ends the daemon with SIGINT, as Ctrl-C would, and waits; it must
+// stop within the deadline and exit cleanly.
+func (d *vaultd) stop() { d.StopWith(syscall.SIGINT) }
 
 func ctx(t *testing.T) context.Context {
 	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -224,7 +98,7 @@ func (d *vaultd) token(name string, bindUID *int64, grants ...string) string {
 		pattern, level, _ := strings.Cut(g, ":")
 		p.Grants = append(p.Grants, wire.GrantJSON{Pattern: pattern, Level: level})
 	}
-	res, err := d.dial("").TokenCreate(ctx(d.t), p)
+	res, err := d.Owner().TokenCreate(ctx(d.t), p)
 	if err != nil {
 		d.t.Fatal(err)
 	}
@@ -240,7 +114,7 @@ type raw struct {
 
 func (d *vaultd) raw() *raw {
 	d.t.Helper()
-	c, err := net.Dial("unix", d.socket)
+	c, err := net.Dial("unix", d.Socket)
 	if err != nil {
 		d.t.Fatal(err)
 	}
@@ -285,29 +159,19 @@ func (d *vaultd) auditRows(q wire.AuditQueryParams) []wire.AuditEntry {
 	if q.Limit == 0 {
 		q.Limit = 10000
 	}
-	rows, err := d.dial("").AuditQuery(ctx(d.t), q)
+	rows, err := d.Owner().AuditQuery(ctx(d.t), q)
 	if err != nil {
 		d.t.Fatal(err)
 	}
 	return rows
 }
 
-// cli runs vault-cli against the daemon.
+// cli runs vault-cli --socket against the daemon with only PATH and env
+// in its environment.
 func (d *vaultd) cli(stdin string, env []string, args ...string) (string, string, int) {
 	d.t.Helper()
-	cmd := exec.Command(cliBin, append([]string{"--socket", d.socket}, args...)...)
-	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, env...)
-	cmd.Stdin = strings.NewReader(stdin)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		d.t.Fatal(err)
-	}
-	return stdout.String(), stderr.String(), code
+	r := d.Run(append([]string{"PATH=" + os.Getenv("PATH")}, env...), stdin, bins.CLI, append([]string{"--socket", d.Socket}, args...)...)
+	return r.Stdout, r.Stderr, r.Code
 }
 
 // mustJSON is json.Marshal for test inputs.

@@ -26,7 +26,7 @@ func (d *vaultd) asNobody(token string, args ...string) (string, int) {
 	if _, err := exec.LookPath("setpriv"); err != nil {
 		d.t.Fatal("setpriv not found: apt-get install util-linux")
 	}
-	cmd := exec.Command("setpriv", append([]string{"--reuid", "65534", "--regid", "65534", "--clear-groups", cliBin, "--socket", d.socket}, args...)...)
+	cmd := exec.Command("setpriv", append([]string{"--reuid", "65534", "--regid", "65534", "--clear-groups", bins.CLI, "--socket", d.Socket}, args...)...)
 	cmd.Env = []string{"PATH=/usr/bin:/bin", "VAULT_TOKEN=" + token}
 	out, err := cmd.CombinedOutput()
 	code := 0
@@ -42,7 +42,7 @@ func (d *vaultd) asNobody(token string, args ...string) (string, int) {
 // openToOthers lets uid 65534 reach the socket: the directory is made
 // traversable and the socket group-accessible to nogroup.
 func openToOthers(t *testing.T, d *vaultd) {
-	if err := os.Chmod(d.dir, 0o755); err != nil {
+	if err := os.Chmod(d.Dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -53,7 +53,7 @@ func openToOthers(t *testing.T, d *vaultd) {
 func TestPeerUIDBindingAndAllowlist(t *testing.T) {
 	d := start(t, opts{args: []string{"--socket-mode", "0660", "--socket-group", "65534"}})
 	openToOthers(t, d)
-	testpass.PassInsert(t, gnupgHome, d.store, "svc/token", []byte("for-nobody"))
+	testpass.PassInsert(t, gnupgHome, d.Store, "svc/token", []byte("for-nobody"))
 	wrongUID := int64(1000)
 	rightUID := int64(nobody)
 	bound := d.token("bound-elsewhere", &wrongUID, "svc/*:read")
@@ -82,15 +82,13 @@ func TestPeerUIDBindingAndAllowlist(t *testing.T) {
 
 	// Now only uid 1000 (and the owner) may connect: 65534 is refused
 	// before authentication, and a SIGHUP is enough to apply it.
-	if err := os.WriteFile(d.config, []byte("allowed_uids = [1000]\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	_ = d.cmd.Process.Signal(syscall.SIGHUP)
-	d.awaitNotify("READY=1")
+	d.SetConfig("allowed_uids = [1000]\n")
+	_ = d.Signal(syscall.SIGHUP)
+	d.AwaitNotify("READY=1")
 	if out, code := d.asNobody(mine, "get", "svc/token"); code != 77 || !strings.Contains(out, "may not use this vault") {
 		t.Fatalf("uid outside the allowlist: exit %d, %s", code, out)
 	}
-	if _, err := d.dial("").Health(ctx(t)); err != nil {
+	if _, err := d.Dial("").Health(ctx(t)); err != nil {
 		t.Fatalf("the owner was locked out by the allowlist: %v", err)
 	}
 }
@@ -101,7 +99,7 @@ func TestConnectionLimit(t *testing.T) {
 	d := start(t, opts{args: []string{"--max-conns", "3"}})
 	var held []*vault.Client
 	for range 3 {
-		c := d.dial("")
+		c := d.Dial("")
 		if _, err := c.Health(ctx(t)); err != nil {
 			t.Fatal(err)
 		}
@@ -124,7 +122,7 @@ func TestConnectionLimit(t *testing.T) {
 	// close asynchronously, so retry briefly).
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		c, err := vault.Dial(ctx(t), vault.Options{Socket: d.socket})
+		c, err := vault.Dial(ctx(t), vault.Options{Socket: d.Socket})
 		if err == nil {
 			_, err = c.Health(ctx(t))
 			c.Close()
@@ -143,24 +141,24 @@ func TestConnectionLimit(t *testing.T) {
 // daemon's stale socket is replaced.
 func TestSocketTakeover(t *testing.T) {
 	d := start(t, opts{})
-	second := exec.Command(daemonBin, "--socket", d.socket, "--state-dir", filepath.Join(d.dir, "state2"), "--store", d.store)
+	second := exec.Command(bins.Daemon, "--socket", d.Socket, "--state-dir", filepath.Join(d.Dir, "state2"), "--store", d.Store)
 	second.Env = testpass.Env(gnupgHome, "")
 	out, err := second.CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "already serving") {
 		t.Fatalf("second daemon on a live socket: %v\n%s", err, out)
 	}
-	if _, err := d.dial("").Health(ctx(t)); err != nil {
+	if _, err := d.Dial("").Health(ctx(t)); err != nil {
 		t.Fatalf("the first daemon lost its socket: %v", err)
 	}
-	d.kill() // leaves the socket file behind
-	if _, err := os.Stat(d.socket); err != nil {
+	d.Kill() // leaves the socket file behind
+	if _, err := os.Stat(d.Socket); err != nil {
 		t.Fatalf("expected a stale socket after SIGKILL: %v", err)
 	}
-	d.launch(opts{})
-	if _, err := d.dial("").Health(ctx(t)); err != nil {
+	d.Start()
+	if _, err := d.Dial("").Health(ctx(t)); err != nil {
 		t.Fatalf("restart over a stale socket: %v", err)
 	}
-	fi, err := os.Stat(d.socket)
+	fi, err := os.Stat(d.Socket)
 	if err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("socket mode %v %v, want 0600", fi.Mode().Perm(), err)
 	}
@@ -185,7 +183,7 @@ func TestSocketActivation(t *testing.T) {
 	ln.Close()
 	store := testpass.NewStore(t, gnupgHome, keyID)
 	// systemd sets LISTEN_PID to the daemon's pid; sh's $$ survives exec.
-	cmd := exec.Command("sh", "-c", `LISTEN_PID=$$ LISTEN_FDS=1 exec "$0" "$@"`, daemonBin,
+	cmd := exec.Command("sh", "-c", `LISTEN_PID=$$ LISTEN_FDS=1 exec "$0" "$@"`, bins.Daemon,
 		"--state-dir", filepath.Join(dir, "state"), "--store", store, "--socket", filepath.Join(dir, "unused.sock"))
 	cmd.Env = testpass.Env(gnupgHome, "")
 	cmd.ExtraFiles = []*os.File{f}
@@ -229,8 +227,8 @@ func TestAuditUnavailableWhenDiskFull(t *testing.T) {
 	defer exec.Command("umount", "-l", mnt).Run()
 	const secret = "SECRET-on-full-disk"
 	d := start(t, opts{args: []string{"--state-dir", mnt}})
-	testpass.PassInsert(t, gnupgHome, d.store, "svc/token", []byte(secret))
-	c := d.dial("")
+	testpass.PassInsert(t, gnupgHome, d.Store, "svc/token", []byte(secret))
+	c := d.Dial("")
 	if v, err := c.Get(ctx(t), "svc/token"); err != nil || string(v) != secret {
 		t.Fatalf("before the disk fills: %q %v", v, err)
 	}
@@ -308,7 +306,7 @@ func TestProcessIsNotDumpable(t *testing.T) {
 	}
 	os.Chmod(dir, 0o755)
 	sock := filepath.Join(dir, "v.sock")
-	cmd := exec.Command("setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", daemonBin,
+	cmd := exec.Command("setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", bins.Daemon,
 		"--backend", "memory", "--socket", sock, "--state-dir", filepath.Join(dir, "state"))
 	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + dir}
 	if err := cmd.Start(); err != nil {
@@ -358,21 +356,19 @@ func TestGracefulStop(t *testing.T) {
 	if a := r.answer(); a.Error != nil {
 		t.Fatal(a.Error)
 	}
-	_ = d.cmd.Process.Signal(syscall.SIGTERM)
-	d.awaitNotify("STOPPING=1")
-	select {
-	case err := <-d.exited:
-		if err != nil {
-			t.Fatalf("exit: %v\n%s", err, d.stderr)
-		}
-	case <-time.After(20 * time.Second):
+	_ = d.Signal(syscall.SIGTERM)
+	d.AwaitNotify("STOPPING=1")
+	exited, err := d.Wait(20 * time.Second)
+	if !exited {
 		t.Fatal("daemon did not drain and exit")
 	}
-	d.cmd = nil
+	if err != nil {
+		t.Fatalf("exit: %v\n%s", err, d.Log())
+	}
 	if !r.closed() {
 		t.Fatal("an idle connection survived shutdown")
 	}
-	if _, err := os.Stat(d.socket); !os.IsNotExist(err) {
+	if _, err := os.Stat(d.Socket); !os.IsNotExist(err) {
 		t.Fatalf("socket left behind: %v", err)
 	}
 }

@@ -15,14 +15,14 @@ import (
 // cut off when its token is revoked.
 func TestWatchPushesChanges(t *testing.T) {
 	d := start(t, opts{})
-	testpass.PassInsert(t, gnupgHome, d.store, "svc/token", []byte("v1"))
+	testpass.PassInsert(t, gnupgHome, d.Store, "svc/token", []byte("v1"))
 	tok := d.token("watcher", nil, "svc/*:read")
-	w, err := vault.Watch(ctx(t), vault.Options{Socket: d.socket, Token: tok}, wire.WatchParams{Prefix: "svc/"})
+	w, err := vault.Watch(ctx(t), vault.Options{Socket: d.Socket, Token: tok}, wire.WatchParams{Prefix: "svc/"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer w.Close()
-	owner := d.dial("")
+	owner := d.Dial("")
 	if err := owner.Set(ctx(t), "other/x", []byte("not for the watcher")); err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +36,7 @@ func TestWatchPushesChanges(t *testing.T) {
 	// An edit with pass behind the daemon's back is seen too. It is made to
 	// a path the daemon never wrote, so no echo of its own writes can pass
 	// for it.
-	testpass.PassInsert(t, gnupgHome, d.store, "svc/external", []byte("from pass"))
+	testpass.PassInsert(t, gnupgHome, d.Store, "svc/external", []byte("from pass"))
 	for {
 		ev, err = w.Next(ctx(t))
 		if err != nil {
@@ -62,8 +62,8 @@ func TestWatchPushesChanges(t *testing.T) {
 // provider answered, clearing in_doubt, and grants on the path.
 func TestRotationStateMachine(t *testing.T) {
 	d := start(t, opts{})
-	rot := d.dial(d.token("rotator", nil, "claude/tokens/slack-bot:write"))
-	other := d.dial(d.token("other", nil, "claude/tokens/other:write"))
+	rot := d.Dial(d.token("rotator", nil, "claude/tokens/slack-bot:write"))
+	other := d.Dial(d.token("other", nil, "claude/tokens/other:write"))
 	begin := wire.RotationBeginParams{Name: "slack", Path: "claude/tokens/slack-bot", Lease: "1s"}
 
 	if _, err := other.RotationBegin(ctx(t), begin); code(err) != wire.CodePermissionDenied {
@@ -120,7 +120,7 @@ func TestRotationStateMachine(t *testing.T) {
 	if err := rot.RotationClear(ctx(t), "slack"); code(err) != wire.CodePermissionDenied {
 		t.Fatalf("clear without admin: %v", err)
 	}
-	if err := d.dial("").RotationClear(ctx(t), "slack"); err != nil {
+	if err := d.Dial("").RotationClear(ctx(t), "slack"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := rot.RotationBegin(ctx(t), begin); err != nil {
@@ -133,7 +133,7 @@ func TestRotationStateMachine(t *testing.T) {
 	if _, err := rot.RotationEnd(ctx(t), wire.RotationEndParams{Name: "slack", ErrorCode: "Bearer xoxe-secret"}); code(err) != wire.CodeBadRequest {
 		t.Fatalf("free text in error_code: %v", err)
 	}
-	full, err := d.dial("").Status(ctx(t))
+	full, err := d.Dial("").Status(ctx(t))
 	if err != nil || len(full.Rotations) != 1 {
 		t.Fatalf("status has no rotations: %+v %v", full.Rotations, err)
 	}
