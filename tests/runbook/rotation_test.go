@@ -158,3 +158,39 @@ func TestRotationInDoubt(t *testing.T) {
 	}
 	p.checkRotated(t, "refresh-0")
 }
+
+// TestRotationNeedsReauth drills "needs re-authorisation": the stored
+// refresh token was spent (revoked, or lost with an in-doubt attempt), so
+// the provider refuses it for good and vault-cli rotate fails; doctor's
+// rotation fails with "needs re-authorisation". The runbook stores the
+// refresh token a re-authorisation gave, typed into vault-cli set, and
+// rotates: the provider is called with that token and the rotation is ok.
+func TestRotationNeedsReauth(t *testing.T) {
+	p := newProvider(t)
+	ctx := tctx(t)
+	c := p.d.Owner()
+	for path, v := range map[string]string{rotAccess: "access-0", rotRefresh: "spent"} {
+		if err := c.Set(ctx, path, []byte(v)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r := p.d.CLI(nil, "rotate", rotName); r.Code != 1 || !strings.Contains(r.Stderr, "vault-cli set "+rotRefresh) {
+		t.Errorf("vault-cli rotate with a spent refresh token: want exit 1 and the hint to store a new one:\n%s", r)
+	}
+	if s := p.state(t); !s.Permanent || s.Failures == 0 {
+		t.Errorf("the rotation after the provider refused: %+v, want a permanent failure", s)
+	}
+	r := p.d.Doctor()
+	if r.Status("rotation") != "fail" || r.Code != 2 {
+		t.Errorf("doctor: rotation %q, exit %d; want fail, 2\n%s", r.Status("rotation"), r.Code, r.Result)
+	}
+	if f := r.Find("rotation"); len(f) == 0 || !strings.Contains(f[0].Message, rotName+" needs re-authorisation") {
+		t.Errorf("doctor's rotation finding is not the runbook's %q:\n%s", rotName+" needs re-authorisation", r.Result)
+	}
+
+	const set = "vault-cli set REFRESH-PATH"
+	dr := newDrill(t, p.d, "REFRESH-PATH", rotRefresh, "NAME", rotName)
+	dr.stdin[set] = "refresh-reauth\n" // what the provider's consent page gave
+	dr.run(lockedBlock(t, blocks(t, rotationSection), set))
+	p.checkRotated(t, "refresh-reauth")
+}
