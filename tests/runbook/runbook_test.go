@@ -1,6 +1,8 @@
 // Package runbook drills docs/runbook.md: each test creates one failure
 // for real (a full file system, a locked database, a socket in use, lost
-// state, a token to hand over, a migration to roll back), checks the symptom
+// state, a token to hand over, a migration to roll back, a store without
+// its .gpg-id or its key, a locked gpg-agent, a missing grant, a rotation
+// in doubt or needing re-authorisation, an upgrade), checks the symptom
 // the runbook describes, then runs the shell commands written in the
 // runbook's own ```sh blocks for that procedure, and checks the recovery.
 //
