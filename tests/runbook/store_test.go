@@ -38,6 +38,9 @@ func TestStoreGPGIDRemoved(t *testing.T) {
 	if r.Status("gpg-id") != "fail" || r.Code != 2 {
 		t.Errorf("doctor with .gpg-id removed: gpg-id %q, exit %d; want fail, 2\n%s", r.Status("gpg-id"), r.Code, r.Result)
 	}
+	if r.Status("store-live") != "fail" {
+		t.Errorf("doctor with .gpg-id removed: store-live %q, want fail (the daemon's own check)\n%s", r.Status("store-live"), r.Result)
+	}
 	if f := r.Find("gpg-id"); len(f) == 0 || !strings.Contains(f[0].Fix, "git -C "+d.Store+" checkout .gpg-id") {
 		t.Errorf("doctor's gpg-id fix does not give the runbook's git command:\n%s", r.Result)
 	}
@@ -121,5 +124,32 @@ func TestStoreRecipientMissing(t *testing.T) {
 	}
 	if err := c.Set(ctx, "svc/new", []byte("v")); err != nil {
 		t.Errorf("set after the runbook (encrypting to the imported key): %v", err)
+	}
+}
+
+// TestStoreLiveSeesKeyLoss checks the symptom the runbook lists for every
+// store finding, store-live fail, when the key leaves the keyring of a
+// running daemon (as in TestStoreRecipientMissing): the daemon's reads
+// answer backend_unavailable, so its own view of its store should fail.
+//
+// It does not: the daemon proves its key once, in the background after
+// start (Server.CheckKey from vaultd/daemon), and status reports only that
+// result and the store directory's check, so store-live stays ok.
+func TestStoreLiveSeesKeyLoss(t *testing.T) {
+	t.Skip("blocked by: store-live stays ok after the key leaves a running daemon's keyring (vaultd/server.go: keyErr is set only by the one CheckKey at start; vaultd/admin.go Status never re-checks the key)")
+	d := daemontest.New(t, bins, daemontest.Options{Config: warmConfig})
+	testpass.PassInsert(t, d.GnuPGHome, d.Store, "svc/token", []byte("v"))
+	startKeyChecked(t, d)
+	if r := d.Run(nil, "", "gpg", "--batch", "--yes", "--delete-secret-and-public-key", d.KeyID); r.Code != 0 {
+		t.Fatalf("deleting the key:\n%s", r)
+	}
+	if r := d.Run(nil, "", "gpgconf", "--kill", "gpg-agent"); r.Code != 0 {
+		t.Fatalf("gpgconf --kill gpg-agent:\n%s", r)
+	}
+	if _, err := d.Owner().Get(tctx(t), "svc/token"); wire.CodeOf(err) != wire.CodeBackendUnavailable {
+		t.Fatalf("get with the key deleted: %v, want backend_unavailable", err)
+	}
+	if r := d.Doctor(); r.Status("store-live") != "fail" {
+		t.Errorf("doctor: store-live %q while the daemon cannot decrypt, want fail\n%s", r.Status("store-live"), r.Result)
 	}
 }
