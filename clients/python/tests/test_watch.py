@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import time
 import unittest
@@ -108,6 +109,16 @@ class WatchTest(unittest.TestCase):
         # and reads the value that the event announced.
         self.assertEqual(watcher_client.get(path), "v1")
         self.assertIsNot(w._sock, watcher_client._sock)
+
+    def test_store_wide_change_gives_stale(self) -> None:
+        # The store's .gpg-id changing says nothing about which entries did:
+        # every watcher hears "stale", with no path.
+        w = self.watch(self.client(), paths=[unique()])
+        os.utime(os.path.join(daemon.info["store"], ".gpg-id"))
+        ev = self.first_event(w)
+        self.assertEqual(ev.kind, "stale")
+        self.assertIsNone(ev.path)
+        self.assertGreater(ev.version, w.version)
 
     def test_prefix_and_iteration(self) -> None:
         folder = unique()

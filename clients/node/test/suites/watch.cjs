@@ -3,7 +3,9 @@
 // event-line parser.
 const assert = require('node:assert/strict');
 const { randomUUID } = require('node:crypto');
+const fs = require('node:fs');
 const net = require('node:net');
+const nodePath = require('node:path');
 const { once } = require('node:events');
 const { after, before, describe, test } = require('node:test');
 const { startDaemon } = require('../support/daemon.cjs');
@@ -131,6 +133,17 @@ function watchTests(lib, protocol, label) {
       assert.ok(ev.version > w.version);
       // The client's own connection is free, and get reads the new value.
       assert.equal(await c.get(path), 'v1');
+    });
+
+    test('a change that names no entry emits stale, without a path', async (t) => {
+      const w = await watch(t, client(t), { paths: [unique()] });
+      const got = firstEvent(w, 'stale');
+      // The store's .gpg-id changing says nothing about which entries did.
+      const now = new Date();
+      fs.utimesSync(nodePath.join(daemon.info.store, '.gpg-id'), now, now);
+      const ev = await got;
+      assert.equal(ev.path, undefined);
+      assert.ok(ev.version > w.version);
     });
 
     test('prefix watch and async iteration', async (t) => {
