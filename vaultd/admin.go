@@ -281,7 +281,11 @@ func (s *Server) Status(ctx context.Context) wire.StatusResult {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	if err := s.backend.Check(ctx); err != nil {
+	err := s.backend.Check(ctx)
+	if err == nil {
+		s.recheckKey(ctx)
+	}
+	if err != nil {
 		r.Store.OK, r.Store.Error = false, err.Error()
 	} else if ke := s.keyErr.Load(); ke != nil {
 		r.Store.OK, r.Store.Error = false, *ke

@@ -75,6 +75,8 @@ type Server struct {
 
 	watchFailed atomic.Bool
 	keyErr      atomic.Pointer[string] // why the gpg key cannot decrypt, if it cannot
+	keyMu       sync.Mutex             // one key check at a time
+	keyChecks   atomic.Int64           // key checks that succeeded
 
 	flightMu sync.Mutex
 	flights  map[vpath.Path]*flight
@@ -225,25 +227,50 @@ func (s *Server) sweepCache(ctx context.Context) {
 	}
 }
 
-// CheckKey proves, in the background after start, that the store's key
-// decrypts without a prompt; a failure is logged and shown by status. The
-// daemon still serves: other entries' keys may work, and the owner may
-// unlock the agent.
-func (s *Server) CheckKey(ctx context.Context) {
+// CheckKey proves that the store's key decrypts without a prompt: in the
+// background after start, and again on every status call (one gpg round
+// trip, tens of ms), since the agent may have been unlocked or the key
+// removed meanwhile. A failure is shown by status and logged when the
+// key stops working (and its recovery when it works again), not on every
+// check. The daemon still serves meanwhile: other entries' keys may work,
+// and the owner may unlock the agent. Concurrent calls run one check.
+func (s *Server) CheckKey(ctx context.Context) { s.checkKey(ctx, true) }
+
+// checkKey is CheckKey. When ctx ends before gpg answers, the check gives
+// a verdict (the key failed) only if timeoutFails: at start a gpg that
+// does not answer in gpg_timeout is a failure, while status, which allows
+// itself 2 s, keeps the previous verdict on a busy machine.
+func (s *Server) checkKey(ctx context.Context, timeoutFails bool) {
 	kc, ok := s.backend.(interface{ CheckKey(context.Context) error })
 	if !ok {
 		return
 	}
+	if !s.keyMu.TryLock() {
+		return // a check is running; its result will do
+	}
+	defer s.keyMu.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(s.gpgTimeout.Load()))
 	defer cancel()
-	if err := kc.CheckKey(ctx); err != nil {
+	err := kc.CheckKey(ctx)
+	if err != nil && ctx.Err() != nil && (!timeoutFails || !errors.Is(ctx.Err(), context.DeadlineExceeded)) {
+		return // cut short (shutdown, or status's own deadline): no verdict
+	}
+	if err != nil {
 		msg := err.Error()
-		s.keyErr.Store(&msg)
-		s.log.Error("the store's gpg key cannot decrypt without a prompt; reads will fail", "err", err)
+		if s.keyErr.Swap(&msg) == nil {
+			s.log.Error("the store's gpg key cannot decrypt without a prompt; reads will fail", "err", err)
+		}
 		return
 	}
-	s.keyErr.Store(nil)
+	if s.keyErr.Swap(nil) != nil && s.keyChecks.Load() > 0 {
+		s.log.Info("the store's gpg key decrypts again")
+	}
+	s.keyChecks.Add(1)
 }
+
+// recheckKey is status's CheckKey: a check already running (another
+// status call, or the one at start) gives its verdict instead.
+func (s *Server) recheckKey(ctx context.Context) { s.checkKey(ctx, false) }
 
 // Warm decrypts paths into the cache, for the configured warm-up list.
 func (s *Server) Warm(ctx context.Context, paths []string) {
