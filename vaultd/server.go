@@ -76,7 +76,6 @@ type Server struct {
 	watchFailed atomic.Bool
 	keyErr      atomic.Pointer[string] // why the gpg key cannot decrypt, if it cannot
 	keyMu       sync.Mutex             // one key check at a time
-	keyChecks   atomic.Int64           // key checks that succeeded
 
 	flightMu sync.Mutex
 	flights  map[vpath.Path]*flight
@@ -262,10 +261,9 @@ func (s *Server) checkKey(ctx context.Context, timeoutFails bool) {
 		}
 		return
 	}
-	if s.keyErr.Swap(nil) != nil && s.keyChecks.Load() > 0 {
+	if s.keyErr.Swap(nil) != nil {
 		s.log.Info("the store's gpg key decrypts again")
 	}
-	s.keyChecks.Add(1)
 }
 
 // recheckKey is status's CheckKey: a check already running (another
