@@ -79,13 +79,15 @@ type auditLog struct {
 	wmu     sync.Mutex // held by the group commit leader
 	durable atomic.Int64
 
-	lmu      sync.Mutex
-	lqueue   []Record // journaled, not yet in SQLite (unless spilled)
-	spilled  bool     // lqueue overflowed: load from the journal file instead
-	lkick    chan struct{}
-	fkick    chan struct{}
-	loaded   atomic.Int64
-	loadFail atomic.Bool
+	lmu       sync.Mutex
+	lqueue    []Record // journaled, not yet in SQLite (unless spilled)
+	lspare    []Record // an emptied queue kept for reuse, so appends need not regrow one
+	linflight int      // records the loader took from lqueue and is inserting
+	spilled   bool     // lqueue overflowed: load from the journal file instead
+	lkick     chan struct{}
+	fkick     chan struct{}
+	loaded    atomic.Int64
+	loadFail  atomic.Bool
 
 	wconn      *sql.Conn     // the loader's own connection
 	insert     *sql.Stmt     // one row
@@ -126,6 +128,9 @@ const (
 	// maxBacklog bounds the unloaded records held in memory; past it the
 	// loader reads the journal file instead.
 	maxBacklog = 16384
+	// spareCap bounds the emptied queue kept for reuse (about 230 bytes
+	// a record).
+	spareCap = 4096
 )
 
 // journalTruncateAt is the journal size past which it is truncated once
@@ -331,7 +336,7 @@ func (db *DB) commitLocked() {
 		switch {
 		case db.spilled:
 			// The loader reads these from the journal file.
-		case len(db.lqueue)+len(b.recs) > maxBacklog:
+		case len(db.lqueue)+db.linflight+len(b.recs) > maxBacklog:
 			// SQLite has been failing for a while: stop holding copies in
 			// memory. Every record is in the journal, which is not
 			// truncated until SQLite has caught up.
@@ -512,31 +517,55 @@ func (db *DB) loadQueued() error {
 		return db.loadSpilled()
 	}
 	for {
+		// Take the whole queue and give the committers the spare one, so
+		// that neither side waits on SQLite and no queue is regrown from
+		// nothing after every load.
 		db.lmu.Lock()
-		recs := db.lqueue
-		if len(recs) > maxBatch {
-			recs = recs[:maxBatch]
-		}
-		db.lmu.Unlock()
-		if len(recs) == 0 {
+		q := db.lqueue
+		if len(q) == 0 {
+			db.lmu.Unlock()
 			break
 		}
-		if err := db.insertRecords(recs); err != nil {
+		db.lqueue, db.lspare, db.linflight = db.lspare, nil, len(q)
+		db.lmu.Unlock()
+
+		done := 0
+		var err error
+		for done < len(q) {
+			n := min(len(q)-done, maxBatch)
+			if err = db.insertRecords(q[done : done+n]); err != nil {
+				break
+			}
+			done += n
+			db.loaded.Store(q[done-1].Seq)
+		}
+
+		db.lmu.Lock()
+		db.linflight = 0
+		switch {
+		case err != nil && !db.spilled:
+			// What was not loaded goes back in front of what was
+			// committed meanwhile, in order. (q's array is the loader's
+			// alone now, so appending to its tail is safe.)
+			db.lqueue = append(q[done:], db.lqueue...)
+		case err != nil:
+			// Spilled meanwhile: the rest is read from the journal file.
+		default:
+			clear(q) // drop the records' strings
+			if db.lspare == nil && cap(q) <= spareCap {
+				db.lspare = q[:0]
+			}
+		}
+		db.lmu.Unlock()
+		if err != nil {
 			if !db.loadFail.Swap(true) {
-				slog.Error("audit: loading the journal into the database failed; records are safe in the journal and will be retried", "records", len(recs), "err", err)
+				slog.Error("audit: loading the journal into the database failed; records are safe in the journal and will be retried", "records", len(q)-done, "err", err)
 			}
 			return err
 		}
 		if db.loadFail.Swap(false) {
 			slog.Info("audit: loading resumed")
 		}
-		db.lmu.Lock()
-		db.lqueue = db.lqueue[len(recs):]
-		if len(db.lqueue) == 0 {
-			db.lqueue = nil
-		}
-		db.lmu.Unlock()
-		db.loaded.Store(recs[len(recs)-1].Seq)
 	}
 	db.wmu.Lock()
 	if db.jbytes > journalTruncateAt && db.loaded.Load() == db.durable.Load() {

@@ -255,6 +255,64 @@ func TestJournalEntryRoundTrip(t *testing.T) {
 	}
 }
 
+// TestFailedLoadKeepsOrder: a load that fails keeps its records, in front
+// of those committed while it ran, and once SQLite takes writes again
+// every record is there once, in sequence order.
+func TestFailedLoadKeepsOrder(t *testing.T) {
+	db := MustOpenDB(t)
+	ctx := context.Background()
+	if _, err := db.wconn.ExecContext(ctx, "PRAGMA query_only = 1"); err != nil {
+		t.Fatal(err)
+	}
+	w := NewWaiter()
+	const total = 3000 // under maxBacklog: held in memory, not spilled
+	for i := range total {
+		db.Audit(rec("get", fmt.Sprint(i)), w)
+		if i == total/2 {
+			if err := w.Wait(); err != nil {
+				t.Fatal(err)
+			}
+			// The first half fails to load before the second is committed.
+			eventually(t, "the loader to notice SQLite is read-only", func() bool { return !db.AuditLoading() })
+		}
+	}
+	if err := w.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	db.lmu.Lock()
+	held, spilled := len(db.lqueue)+db.linflight, db.spilled
+	db.lmu.Unlock()
+	if spilled || held == 0 {
+		t.Fatalf("held %d records in memory (spilled %v); want them all held", held, spilled)
+	}
+	if _, err := db.wconn.ExecContext(ctx, "PRAGMA query_only = 0"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the backlog to load", func() bool { return db.AuditStats().QueueDepth == 0 })
+	rows, err := db.sql.QueryContext(ctx, "SELECT seq, path FROM audit ORDER BY seq")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	i := 0
+	var prev int64
+	for rows.Next() {
+		var seq int64
+		var path string
+		if err := rows.Scan(&seq, &path); err != nil {
+			t.Fatal(err)
+		}
+		if path != fmt.Sprint(i) || (i > 0 && seq <= prev) {
+			t.Fatalf("row %d: seq %d path %q after seq %d; want path %d in rising seq", i, seq, path, prev, i)
+		}
+		prev = seq
+		i++
+	}
+	if i != total {
+		t.Fatalf("%d rows, want %d", i, total)
+	}
+}
+
 // TestBacklogSpillsToJournal: while SQLite cannot be written, records keep
 // reaching the journal (so answers go out), the copies held in memory stop
 // at maxBacklog, and everything is loaded once SQLite is writable again.
