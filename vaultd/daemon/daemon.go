@@ -68,7 +68,6 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 	if err := Harden(); err != nil {
 		return err
 	}
-	TuneGC()
 	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
 		return fmt.Errorf("%w: directory: %w", ErrState, err)
 	}
