@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -89,11 +90,9 @@ type auditLog struct {
 	loaded    atomic.Int64
 	loadFail  atomic.Bool
 
-	wconn      *sql.Conn     // the loader's own connection
-	insert     *sql.Stmt     // one row
-	insertMany *sql.Stmt     // rowsPerInsert rows
-	lastUse    *sql.Stmt     // a token's newest use
-	kick       chan struct{} // cap 1; SetRetention asks for a retention check
+	wconn      *sql.Conn           // the loader's own connection
+	args       []driver.NamedValue // the loader's insert arguments, reused
+	kick       chan struct{}       // cap 1; SetRetention asks for a retention check
 	stop       chan struct{}
 	writerDone chan struct{}
 	flusherEnd chan struct{}
@@ -142,30 +141,12 @@ func (db *DB) startAudit(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	ins, err := conn.PrepareContext(ctx, insertSQL(1))
-	if err != nil {
-		conn.Close()
-		return err
+	db.wconn = conn
+	db.args = make([]driver.NamedValue, auditColumns*rowsPerInsert)
+	for i := range db.args {
+		db.args[i].Ordinal = i + 1
 	}
-	insMany, err := conn.PrepareContext(ctx, insertSQL(rowsPerInsert))
-	if err != nil {
-		ins.Close()
-		conn.Close()
-		return err
-	}
-	lastUse, err := conn.PrepareContext(ctx, `UPDATE tokens SET last_used_at = ?, last_uid = ?, last_unit = ?
-		WHERE id = ? AND (last_used_at IS NULL OR last_used_at <= ?)`)
-	if err != nil {
-		insMany.Close()
-		ins.Close()
-		conn.Close()
-		return err
-	}
-	db.wconn, db.insert, db.insertMany, db.lastUse = conn, ins, insMany, lastUse
 	if err := db.openJournal(ctx); err != nil {
-		lastUse.Close()
-		insMany.Close()
-		ins.Close()
 		conn.Close()
 		return err
 	}
@@ -233,7 +214,7 @@ func (db *DB) stopAudit() error {
 	close(db.stop)
 	<-db.flusherEnd
 	<-db.writerDone
-	return errors.Join(db.insert.Close(), db.insertMany.Close(), db.lastUse.Close(), db.wconn.Close(), db.jf.Close())
+	return errors.Join(db.wconn.Close(), db.jf.Close())
 }
 
 // Audit records rec. It does not block on I/O: the record joins the
@@ -635,49 +616,96 @@ func (db *DB) loadSpilled() error {
 }
 
 // insertRecords writes records, with their sequence numbers, in one
-// transaction on the loader's connection.
-func (db *DB) insertRecords(recs []Record) (err error) {
+// transaction on the loader's connection, and notes each token's last use.
+//
+// It talks to the driver directly (sql.Conn.Raw): database/sql would copy
+// every statement's 1,024 arguments into a new []driver.NamedValue, about
+// 770 bytes of garbage a record, where the loader reuses one. The two
+// INSERT statements are prepared once a call, i.e. once per thousand-odd
+// records.
+func (db *DB) insertRecords(recs []Record) error {
+	return db.wconn.Raw(func(dc any) error {
+		conn, ok := dc.(driverConn)
+		if !ok {
+			return errors.New("the sqlite driver's connection cannot prepare or exec")
+		}
+		return db.insertWith(conn, recs)
+	})
+}
+
+// driverConn is what the loader needs of the driver's connection.
+type driverConn interface {
+	driver.ConnPrepareContext
+	driver.ExecerContext
+}
+
+func (db *DB) insertWith(conn driverConn, recs []Record) (err error) {
 	ctx := context.Background()
 	all := recs
-	if _, err := db.wconn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE", nil); err != nil {
 		return err
 	}
 	defer func() {
 		if err != nil {
 			// SQLite may already have rolled back (SQLITE_FULL does); then
 			// this fails harmlessly.
-			_, _ = db.wconn.ExecContext(ctx, "ROLLBACK")
+			_, _ = conn.ExecContext(ctx, "ROLLBACK", nil)
 		}
 	}()
-	// Many rows per statement: the per-statement cost of database/sql and
-	// the driver is most of an insert's cost.
-	args := make([]any, 0, auditColumns*rowsPerInsert)
-	for len(recs) >= rowsPerInsert {
-		args = args[:0]
-		for i := range recs[:rowsPerInsert] {
-			args = appendRecordArgs(args, &recs[i])
-		}
-		if _, err = db.insertMany.ExecContext(ctx, args...); err != nil {
+	// Many rows per statement: the per-statement cost of the driver is
+	// most of an insert's cost.
+	if len(recs) >= rowsPerInsert {
+		if err = db.execRows(ctx, conn, rowsPerInsert, recs[:len(recs)/rowsPerInsert*rowsPerInsert]); err != nil {
 			return err
 		}
-		recs = recs[rowsPerInsert:]
+		recs = recs[len(recs)/rowsPerInsert*rowsPerInsert:]
 	}
-	for i := range recs {
-		if _, err = db.insert.ExecContext(ctx, appendRecordArgs(args[:0], &recs[i])...); err != nil {
+	if len(recs) > 0 {
+		if err = db.execRows(ctx, conn, 1, recs); err != nil {
 			return err
 		}
 	}
-	if err = db.noteLastUse(ctx, all); err != nil {
+	if err = noteLastUse(ctx, conn, all); err != nil {
 		return err
 	}
-	_, err = db.wconn.ExecContext(ctx, "COMMIT")
+	_, err = conn.ExecContext(ctx, "COMMIT", nil)
 	return err
+}
+
+// execRows inserts recs with a statement of rows rows, prepared here;
+// len(recs) is a multiple of rows.
+func (db *DB) execRows(ctx context.Context, conn driverConn, rows int, recs []Record) error {
+	st, err := conn.PrepareContext(ctx, insertSQL(rows))
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	ex, ok := st.(driver.StmtExecContext)
+	if !ok {
+		return errors.New("the sqlite driver's statement cannot exec")
+	}
+	args := db.args[:auditColumns*rows]
+	defer func() {
+		for i := range args {
+			args[i].Value = nil // let the records' strings go; keep the ordinals
+		}
+	}()
+	for len(recs) > 0 {
+		for i := range rows {
+			setRecordArgs(args[i*auditColumns:(i+1)*auditColumns], &recs[i])
+		}
+		if _, err := ex.ExecContext(ctx, args); err != nil {
+			return err
+		}
+		recs = recs[rows:]
+	}
+	return nil
 }
 
 // noteLastUse records on each token the newest of recs made with it: one
 // UPDATE per token in the batch, not one per record. A record older than
 // what the token holds (loaded late from the journal) changes nothing.
-func (db *DB) noteLastUse(ctx context.Context, recs []Record) error {
+func noteLastUse(ctx context.Context, conn driverConn, recs []Record) error {
 	var newest map[string]*Record
 	for i := range recs {
 		r := &recs[i]
@@ -693,7 +721,9 @@ func (db *DB) noteLastUse(ctx context.Context, recs []Record) error {
 	}
 	for id, r := range newest {
 		ns := r.Time.UnixNano()
-		if _, err := db.lastUse.ExecContext(ctx, ns, r.UID, nullStr(r.Unit), id, ns); err != nil {
+		args := []driver.NamedValue{{Ordinal: 1, Value: ns}, {Ordinal: 2, Value: r.UID}, {Ordinal: 3, Value: nullStr(r.Unit)}, {Ordinal: 4, Value: id}, {Ordinal: 5, Value: ns}}
+		if _, err := conn.ExecContext(ctx, `UPDATE tokens SET last_used_at = ?, last_uid = ?, last_unit = ?
+			WHERE id = ? AND (last_used_at IS NULL OR last_used_at <= ?)`, args); err != nil {
 			return err
 		}
 	}
@@ -716,11 +746,25 @@ func insertSQL(rows int) string {
 	return q
 }
 
-func appendRecordArgs(args []any, r *Record) []any {
-	return append(args, r.Seq,
-		r.Time.UnixNano(), nullStr(r.RequestID), nullStr(r.TokenID), nullStr(r.Client),
-		r.PID, r.UID, r.GID, nullStr(r.Exe), nullStr(r.Unit),
-		r.Method, nullStr(r.Path), r.Outcome, nullStr(r.Code), nullStr(r.Detail), r.Duration.Microseconds())
+// setRecordArgs sets the values of one row's auditColumns arguments, in
+// insertSQL's column order, as driver values (int64, string or nil).
+func setRecordArgs(a []driver.NamedValue, r *Record) {
+	a[0].Value = r.Seq
+	a[1].Value = r.Time.UnixNano()
+	a[2].Value = nullStr(r.RequestID)
+	a[3].Value = nullStr(r.TokenID)
+	a[4].Value = nullStr(r.Client)
+	a[5].Value = int64(r.PID)
+	a[6].Value = r.UID
+	a[7].Value = r.GID
+	a[8].Value = nullStr(r.Exe)
+	a[9].Value = nullStr(r.Unit)
+	a[10].Value = r.Method
+	a[11].Value = nullStr(r.Path)
+	a[12].Value = r.Outcome
+	a[13].Value = nullStr(r.Code)
+	a[14].Value = nullStr(r.Detail)
+	a[15].Value = r.Duration.Microseconds()
 }
 
 // noteFailure logs a failed batch: always when the log turns unhealthy,
