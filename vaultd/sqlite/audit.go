@@ -70,15 +70,19 @@ type batch struct {
 // auditLog is the DB's audit state: group commit to the journal in front,
 // a loader into SQLite behind.
 type auditLog struct {
-	jf      *os.File
-	jwrite  func([]byte) (int, error) // jf.Write; tests inject failures
-	jbytes  int64                     // journal size; guarded by wmu
-	qmu     sync.Mutex                // guards cur, nextSeq, qclosed
-	cur     *batch
-	nextSeq int64
-	qclosed bool
-	wmu     sync.Mutex // held by the group commit leader
-	durable atomic.Int64
+	jf     *os.File
+	jwrite func([]byte) (int, error) // jf.Write; tests inject failures
+	jbytes int64                     // journal size; guarded by wmu
+	qmu    sync.Mutex                // guards cur, nextSeq, qclosed and the spares
+	cur    *batch
+	// spareRecs and spareWaiters are a done batch's emptied slices, for
+	// the next batch.
+	spareRecs    []Record
+	spareWaiters []*Waiter
+	nextSeq      int64
+	qclosed      bool
+	wmu          sync.Mutex // held by the group commit leader
+	durable      atomic.Int64
 
 	lmu       sync.Mutex
 	lqueue    []Record // journaled, not yet in SQLite (unless spilled)
@@ -236,7 +240,8 @@ func (db *DB) Audit(rec Record, w *Waiter) {
 	db.nextSeq++
 	b := db.cur
 	if b == nil {
-		b = &batch{data: getBuf()}
+		b = &batch{data: getBuf(), recs: db.spareRecs, waiters: db.spareWaiters}
+		db.spareRecs, db.spareWaiters = nil, nil
 		db.cur = b
 	}
 	b.data = appendEntry(b.data, &rec)
@@ -339,8 +344,24 @@ func (db *DB) commitLocked() {
 		}
 	}
 	putBuf(b.data)
+	// Once done, nobody reads the batch's slices (its waiters look only at
+	// done and their own error): keep them for the next batch, emptied,
+	// so that a busy daemon does not regrow two slices per write.
+	clear(b.recs)
+	clear(b.waiters)
+	db.qmu.Lock()
+	if db.spareRecs == nil && cap(b.recs) <= maxSpareBatch {
+		db.spareRecs = b.recs[:0]
+	}
+	if db.spareWaiters == nil && cap(b.waiters) <= maxSpareBatch {
+		db.spareWaiters = b.waiters[:0]
+	}
+	db.qmu.Unlock()
 	b.data, b.recs, b.waiters, b.done = nil, nil, nil, true
 }
+
+// maxSpareBatch bounds the record and waiter slices kept for reuse.
+const maxSpareBatch = 1024
 
 // runFlusher writes records audited without a waiter, promptly.
 func (db *DB) runFlusher() {
