@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -696,7 +697,11 @@ func (db *DB) insertWith(conn driverConn, recs []Record) (err error) {
 // execRows inserts recs with a statement of rows rows, prepared here;
 // len(recs) is a multiple of rows.
 func (db *DB) execRows(ctx context.Context, conn driverConn, rows int, recs []Record) error {
-	st, err := conn.PrepareContext(ctx, insertSQL(rows))
+	query := insertOneSQL
+	if rows == rowsPerInsert {
+		query = insertManySQL
+	}
+	st, err := conn.PrepareContext(ctx, query)
 	if err != nil {
 		return err
 	}
@@ -756,15 +761,22 @@ const (
 	rowsPerInsert = 64
 )
 
+// The INSERT statements, for one row and for rowsPerInsert rows.
+var (
+	insertOneSQL  = insertSQL(1)
+	insertManySQL = insertSQL(rowsPerInsert)
+)
+
 func insertSQL(rows int) string {
-	q := "INSERT INTO audit (seq, time, request_id, token_id, client, pid, uid, gid, exe, unit, method, path, outcome, code, detail, duration_us) VALUES "
+	var b strings.Builder
+	b.WriteString("INSERT INTO audit (seq, time, request_id, token_id, client, pid, uid, gid, exe, unit, method, path, outcome, code, detail, duration_us) VALUES ")
 	for i := range rows {
 		if i > 0 {
-			q += ", "
+			b.WriteString(", ")
 		}
-		q += "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+		b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 	}
-	return q
+	return b.String()
 }
 
 // setRecordArgs sets the values of one row's auditColumns arguments, in
