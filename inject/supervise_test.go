@@ -170,14 +170,23 @@ func baseEnviron(d *vaulttest.Daemon) []string {
 	return []string{"PATH=/usr/bin:/bin", "VAULT_SOCKET=" + d.Socket}
 }
 
+// superviseRestart starts a dev vault holding "one" at path, and
+// vault-exec --on-change restart around a program that appends $S (the
+// secret at path) to the file out; it returns once the program started.
+func superviseRestart(t *testing.T, path string) (d *vaulttest.Daemon, s *supervised, out string) {
+	t.Helper()
+	d = devVault(t)
+	setSecret(t, d, path, "one")
+	out = filepath.Join(t.TempDir(), "out")
+	prog := script(t, `echo "$S" >> "$1"; exec sleep 600`+"\n")
+	s = startSupervised(t, baseEnviron(d), "--on-change", "restart", "--map", "S="+path, prog, out)
+	awaitLines(t, s, out, "first start", lastIs("one"))
+	return d, s, out
+}
+
 func TestSuperviseRestart(t *testing.T) {
 	t.Parallel()
-	d := devVault(t)
-	setSecret(t, d, "test/sup/restart", "one")
-	out := filepath.Join(t.TempDir(), "out")
-	prog := script(t, `echo "$S" >> "$1"; exec sleep 600`+"\n")
-	s := startSupervised(t, baseEnviron(d), "--on-change", "restart", "--map", "S=test/sup/restart", prog, out)
-	awaitLines(t, s, out, "first start", lastIs("one"))
+	d, s, out := superviseRestart(t, "test/sup/restart")
 	setSecret(t, d, "test/sup/restart", "two")
 	lines := awaitLines(t, s, out, "restart with the new value", lastIs("two"))
 	if lines[0] != "one" {
@@ -340,12 +349,7 @@ func TestSuperviseSkipsUnchanged(t *testing.T) {
 // anew, and a change after that still restarts the program.
 func TestSuperviseWatchReconnects(t *testing.T) {
 	t.Parallel()
-	d := devVault(t)
-	setSecret(t, d, "test/sup/reconnect", "one")
-	out := filepath.Join(t.TempDir(), "out")
-	prog := script(t, `echo "$S" >> "$1"; exec sleep 600`+"\n")
-	s := startSupervised(t, baseEnviron(d), "--on-change", "restart", "--map", "S=test/sup/reconnect", prog, out)
-	awaitLines(t, s, out, "first start", lastIs("one"))
+	d, s, out := superviseRestart(t, "test/sup/reconnect")
 
 	if err := d.Stop(); err != nil {
 		t.Fatal(err)
