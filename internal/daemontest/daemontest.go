@@ -6,7 +6,7 @@
 //
 // Binaries are located once per test binary (Setup, from TestMain): the
 // paths in $JAWN_VAULT_BIN, $VAULT_CLI_BIN, $VAULT_EXEC_BIN and
-// $VAULT_MIGRATE_BIN when set (make test-go sets the first three), else
+// $VAULT_MIGRATE_BIN when set (make test-go sets them), else
 // `go build` into a temporary directory. A daemon is started with a config
 // file and NOTIFY_SOCKET, as systemd starts it, and is ready when it sends
 // READY=1: readiness is awaited with a deadline, never slept for. Dev
