@@ -28,9 +28,14 @@ func (p *poller) reply(ctx context.Context, chat int64, text string, sent time.T
 		}
 		// Telegram hands out an update until a later getUpdates confirms
 		// it; a rotator that stopped before confirming sees the command
-		// again when it restarts. A change is not repeated from then.
+		// again when it restarts. An old one is not run.
 		if age := p.Now().Sub(sent); age > maxRotateAge {
 			return fmt.Sprintf("Not rotating %s: that command was sent %s (before a restart?). Send it again to rotate now.", c.name, relative(-age))
+		}
+		// Telegram must know the command is handled before it runs, so
+		// that a crash mid-rotation cannot run it again after a restart.
+		if err := p.confirmNow(ctx); err != nil {
+			return fmt.Sprintf("Not rotating %s: Telegram could not be told the command was received (%s), and it could run twice. Send it again.", c.name, clipText(p.redact(err.Error()), 80))
 		}
 		return p.Rotate(ctx, chat, c.name)
 	case c.sub == "who" || c.sub == "denied" && c.since != "":

@@ -134,16 +134,22 @@ func TestPollCommandsRotate(t *testing.T) {
 		fb.queue(2, 1001, "/vault rotate slack-bot")
 		fb.queue(3, 1002, "/vault@jawn_bot rotate google")
 		type call struct {
-			chat int64
-			name string
+			chat      int64
+			name      string
+			confirmed string // the last offset the Bot API had been sent
 		}
 		var calls []call
 		fb.runWith(t, ops.PollOptions{ChatIDs: []int64{1001, 1002}, Rotate: func(_ context.Context, chat int64, name string) string {
-			calls = append(calls, call{chat, name})
+			fb.mu.Lock()
+			last := fb.offsets[len(fb.offsets)-1]
+			fb.mu.Unlock()
+			calls = append(calls, call{chat, name, last})
 			return "rotated " + name
 		}})
-		if len(calls) != 2 || calls[0] != (call{1001, "slack-bot"}) || calls[1] != (call{1002, "google"}) {
-			t.Errorf("Rotate calls %+v: want the two configured chats only", calls)
+		// Each rotation runs once, and only after Telegram was told its
+		// update was handled: a crash mid-rotation cannot run it again.
+		if len(calls) != 2 || calls[0] != (call{1001, "slack-bot", "3"}) || calls[1] != (call{1002, "google", "4"}) {
+			t.Errorf("Rotate calls %+v: want the two configured chats only, each after its update was confirmed", calls)
 		}
 		got := fb.sentMsgs()
 		if len(got) != 2 || got[0].ChatID != 1001 || got[0].Text != "rotated slack-bot" || got[1].ChatID != 1002 {

@@ -100,7 +100,14 @@ func PollCommands(ctx context.Context, o PollOptions) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		ups, retryAfter, err := p.getUpdates(ctx, max(int(p.Timeout/time.Second), 1))
+		var ups []update
+		var retryAfter time.Duration
+		var err error
+		if len(p.held) > 0 {
+			ups, p.held = p.held, nil
+		} else {
+			ups, retryAfter, err = p.getUpdates(ctx, max(int(p.Timeout/time.Second), 1))
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -119,9 +126,12 @@ func PollCommands(ctx context.Context, o PollOptions) error {
 		}
 		wait = pollBackoffMin
 		for _, u := range ups {
-			// Confirm before answering: a reply that fails is not sent
+			if u.UpdateID < p.offset {
+				continue // handled already (fetched again by a confirmation)
+			}
+			// Advance before answering: a reply that fails is not sent
 			// twice, and no update is handled twice.
-			p.offset = max(p.offset, u.UpdateID+1)
+			p.offset = u.UpdateID + 1
 			p.handle(ctx, u)
 		}
 	}
@@ -139,6 +149,27 @@ func (p *poller) confirm() {
 	if _, _, err := p.getUpdates(ctx, 0); err != nil {
 		p.log.Warn("telegram: confirming the last updates failed; they may be answered again after a restart", "err", p.redact(err.Error()))
 	}
+}
+
+// confirmNow tells the Bot API that every update up to the current one is
+// handled, before a command that must not run twice (a rotation): were the
+// rotator to crash after it, Telegram would hand the command out again on
+// restart. The updates that call returns are held for the main loop.
+func (p *poller) confirmNow(ctx context.Context) error {
+	if p.offset <= p.confirmed {
+		return nil
+	}
+	cctx, cancel := context.WithTimeout(ctx, confirmTimeout)
+	defer cancel()
+	ups, _, err := p.getUpdates(cctx, 0)
+	if err != nil {
+		return err
+	}
+	if p.offset > p.confirmed {
+		return errors.New("the Bot API did not accept the offset")
+	}
+	p.held = append(p.held, ups...)
+	return nil
 }
 
 type update struct {
@@ -168,9 +199,12 @@ type poller struct {
 	base   string // {api}/bot{token}/
 	log    *slog.Logger
 	offset int64
-	// confirmed is the offset the Bot API was last sent.
+	// confirmed is the offset the Bot API last accepted.
 	confirmed int64
-	unknown   map[int64]bool
+	// held are updates a confirmation (before a rotation) fetched: they
+	// are handled before the next getUpdates.
+	held    []update
+	unknown map[int64]bool
 }
 
 func newPoller(o PollOptions) (*poller, error) {
@@ -237,7 +271,10 @@ func (p *poller) getUpdates(ctx context.Context, secs int) ([]update, time.Durat
 	a, err := p.do(req)
 	if err == nil && a.OK || ctx.Err() != nil {
 		// Updates below the offset are confirmed as soon as the Bot API
-		// has the request: when it answered, or held it until we gave up.
+		// has the request: when it answered, or held it (a long poll)
+		// until we gave up. Should the request not have left at all, the
+		// updates come again after a restart: answered again, harmless,
+		// and a rotation among them is confirmed before it runs.
 		p.confirmed = max(p.confirmed, sent)
 	}
 	if err != nil {
