@@ -108,6 +108,20 @@ type stringList []string
 func (l *stringList) String() string     { return strings.Join(*l, ",") }
 func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
 
+// durationValue is a duration flag whose error says what was wrong (the
+// flag package's own says only "parse error").
+type durationValue time.Duration
+
+func (d *durationValue) String() string { return time.Duration(*d).String() }
+func (d *durationValue) Set(v string) error {
+	x, err := time.ParseDuration(v)
+	if err != nil {
+		return errors.New(strings.TrimPrefix(err.Error(), "time: "))
+	}
+	*d = durationValue(x)
+	return nil
+}
+
 // flags declares vault-exec's flags on a new FlagSet. vault-exec parses
 // them with the standard library rather than cobra: it runs on every
 // service start, and its start-up time is part of every unit's.
@@ -120,7 +134,7 @@ func (o *options) flags() *flag.FlagSet {
 	fs.Var((*stringList)(&o.keep), "keep-env", "also pass this variable from vault-exec's environment (repeatable)")
 	fs.StringVar(&o.socket, "socket", "", "daemon socket (default $VAULT_SOCKET, else $XDG_RUNTIME_DIR/jawn-vault.sock, else "+SystemSocket+" if it exists)")
 	fs.StringVar(&o.tokenFile, "token-file", "", "read the token from this file")
-	fs.DurationVar(&o.wait, "wait", 0, "keep retrying to reach the daemon for this long (for boot ordering), e.g. 30s")
+	fs.Var((*durationValue)(&o.wait), "wait", "keep retrying to reach the daemon for this long (for boot ordering), e.g. 30s")
 	fs.StringVar(&o.onChange, "on-change", "", "supervise the program and, when a mapped secret changes: restart, signal:NAME or exit (75)")
 	return fs
 }

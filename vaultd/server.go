@@ -232,7 +232,8 @@ func (s *Server) sweepCache(ctx context.Context) {
 // removed meanwhile. A failure is shown by status and logged when the
 // key stops working (and its recovery when it works again), not on every
 // check. The daemon still serves meanwhile: other entries' keys may work,
-// and the owner may unlock the agent. Concurrent calls run one check.
+// and the owner may unlock the agent. A status call that finds a check
+// running does not wait for it and reports the last verdict.
 func (s *Server) CheckKey(ctx context.Context) { s.checkKey(ctx, true) }
 
 // checkKey is CheckKey. When ctx ends before gpg answers, the check gives
@@ -244,7 +245,9 @@ func (s *Server) checkKey(ctx context.Context, timeoutFails bool) {
 	if !ok {
 		return
 	}
-	if !s.keyMu.TryLock() {
+	if timeoutFails {
+		s.keyMu.Lock() // the start-up check always gives its verdict
+	} else if !s.keyMu.TryLock() {
 		return // a check is running; its result will do
 	}
 	defer s.keyMu.Unlock()

@@ -15,10 +15,10 @@ const warmConfig = `warm = ["svc/warm"]` + "\n"
 
 // startKeyChecked starts a daemon made with warmConfig and waits until its
 // check of the store's key at start is over, so that a failure the test
-// then creates does not race it: the daemon proves the key once, in the
-// background after READY, and keeps a failure until it restarts. It
-// decrypts the warm-up list right after: svc/warm in the cache, or a log
-// line that it could not be read, says the check is over.
+// then creates does not race it: the daemon proves the key in the
+// background after READY (and again on each status call) and decrypts the
+// warm-up list right after: svc/warm in the cache, or a log line that it
+// could not be read, says the start-up check is over.
 func startKeyChecked(t *testing.T, d *daemontest.Daemon) {
 	t.Helper()
 	testpass.PassInsert(t, d.GnuPGHome, d.Store, "svc/warm", []byte("w"))

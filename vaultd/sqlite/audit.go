@@ -44,7 +44,7 @@ type Record struct {
 	Path      string
 	Outcome   string
 	Code      string
-	Detail    string // why a request was refused, e.g. "expired token"; never input
+	Detail    string // why a request was refused, e.g. "expired token", in the daemon's words; or a validated rotation trigger ("trigger=cli")
 	Duration  time.Duration
 }
 

@@ -454,7 +454,6 @@ func (s *suite) measureRSS(ctx context.Context, r *RSSSection) error {
 	return err
 }
 
-// procStatusKiB reads one "Name: N kB" field of /proc/PID/status.
 // runMeasuringCPU is Run, with the CPU time per request of the server
 // (pid) and of this process, the load generator, filled in.
 func runMeasuringCPU(ctx context.Context, o LoadOptions, pid int) (Result, error) {
@@ -522,6 +521,7 @@ func selfCPU() (time.Duration, error) {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), nil
 }
 
+// procStatusKiB reads one "Name: N kB" field of /proc/PID/status.
 func procStatusKiB(pid int, field string) (int, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {

@@ -1,6 +1,6 @@
 -- 0004: each token's last use lives on the token, kept by the audit loader
 -- once per batch, instead of being found through an (token_id, time) index
--- on the audit log. That index cost about 40% of every audit row's insert;
+-- on the audit log. That index cost about 15% of every audit row's insert;
 -- "when was this token last used" is the only question it answered. Last
 -- use now also outlives audit retention.
 ALTER TABLE tokens ADD COLUMN last_used_at INTEGER;  -- unix ns; NULL: never
