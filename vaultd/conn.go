@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net"
+	"runtime"
 	"sync"
 	"time"
 
@@ -151,6 +152,12 @@ func (d deadlineReader) Read(p []byte) (int, error) {
 func (c *conn) flush() bool {
 	if len(c.pending) == 0 {
 		return true
+	}
+	if c.s.conns.Load() > 1 {
+		// Let the other connections' goroutines that are ready to run
+		// add their records first, so that one journal write (below)
+		// carries many connections' records rather than one.
+		runtime.Gosched()
 	}
 	auditErr := c.waiter.Wait()
 	out := c.out
