@@ -91,7 +91,7 @@ func (cl *call) tokenCreate(params json.RawMessage) ([]byte, *wire.Error) {
 	cl.rec.Path = "token/" + p.Name
 	if err := s.db.CreateToken(context.Background(), t); err != nil {
 		if errors.Is(err, sqlite.ErrNameTaken) {
-			return nil, wire.Errorf(wire.CodeBadRequest, "a live token is already named %s; revoke it first or pick another name", p.Name)
+			return nil, wire.Errorf(wire.CodeNameTaken, "a live token is already named %s; revoke it first or pick another name", p.Name)
 		}
 		s.log.Error("token.create failed", "err", err)
 		return nil, wire.Errorf(wire.CodeAuditUnavailable, "the state database could not be written")
@@ -267,6 +267,11 @@ func (cl *call) status(params json.RawMessage) ([]byte, *wire.Error) {
 	return mustJSON(cl.c.s.Status(context.Background())), nil
 }
 
+// auditSettle is how long after a failed audit write status still reports
+// the audit log unhealthy, so that a disk that lets small writes through
+// between failing ones does not read as healthy.
+const auditSettle = 10 * time.Second
+
 // Status returns the daemon's status, as the status method reports it.
 func (s *Server) Status(ctx context.Context) wire.StatusResult {
 	now := s.now()
@@ -277,7 +282,7 @@ func (s *Server) Status(ctx context.Context) wire.StatusResult {
 		UptimeS: int64(now.Sub(s.started).Seconds()), Connections: s.conns.Load(), Requests: s.requests.Load(),
 		Cache: wire.CacheStatus{Entries: cs.Entries, Bytes: cs.Bytes, Hits: cs.Hits, Misses: cs.Misses, TTLS: int64(cs.TTL.Seconds())},
 		Store: wire.StoreStatus{Kind: s.storeKind, Dir: s.storeDir, OK: true},
-		Audit: wire.AuditStatus{Healthy: s.db.AuditHealthy(), Loading: s.db.AuditLoading(), Committed: as.Committed, Failed: as.Failed, QueueDepth: as.QueueDepth},
+		Audit: wire.AuditStatus{Healthy: s.db.AuditHealthy() && !s.db.AuditFailedWithin(auditSettle), Loading: s.db.AuditLoading(), Committed: as.Committed, Failed: as.Failed, QueueDepth: as.QueueDepth},
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()

@@ -108,6 +108,7 @@ type auditLog struct {
 	lastCommit                 atomic.Int64 // time.Duration
 	commitLatency              metrics.Histogram
 	unhealthy                  atomic.Bool
+	lastFailure                atomic.Int64  // unix ns of the last failed journal write
 	pruneSteps                 atomic.Uint64 // retention chunks run; for tests
 
 	lastFailLog time.Time // guarded by wmu
@@ -437,6 +438,14 @@ func (db *DB) AuditCommitLatency() wire.Histogram { return db.commitLatency.Snap
 
 // AuditHealthy reports whether the last audit commit succeeded.
 func (db *DB) AuditHealthy() bool { return !db.unhealthy.Load() }
+
+// AuditFailedWithin reports whether a journal write failed in the last d.
+// On a nearly full disk a small write can succeed between failing ones,
+// so AuditHealthy alone flips back and forth; status uses this too.
+func (db *DB) AuditFailedWithin(d time.Duration) bool {
+	last := db.lastFailure.Load()
+	return last != 0 && time.Since(time.Unix(0, last)) < d
+}
 
 // AuditStats returns the writer's counters.
 func (db *DB) AuditStats() AuditStats {
@@ -804,6 +813,7 @@ func setRecordArgs(a []driver.NamedValue, r *Record) {
 // then at most every failureLogEvery, so a full disk does not also flood
 // the journal. Only counts are logged, never record contents.
 func (db *DB) noteFailure(err error, n int) {
+	db.lastFailure.Store(time.Now().UnixNano())
 	wasHealthy := !db.unhealthy.Swap(true)
 	now := time.Now()
 	if wasHealthy || now.Sub(db.lastFailLog) >= failureLogEvery {

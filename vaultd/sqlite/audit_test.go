@@ -109,6 +109,13 @@ func TestAuditFailsThenRecovers(t *testing.T) {
 	if !db.AuditHealthy() {
 		t.Fatal("still unhealthy after a good write")
 	}
+	// A good write between failing ones does not hide that they fail.
+	if !db.AuditFailedWithin(time.Minute) {
+		t.Fatal("AuditFailedWithin(1m) is false right after failed writes")
+	}
+	if db.AuditFailedWithin(0) {
+		t.Fatal("AuditFailedWithin(0) is true")
+	}
 	if n := count(t, db); n != 2 {
 		t.Fatalf("count %d, want 2: failed batches left rows behind", n)
 	}
