@@ -23,13 +23,14 @@ const (
 	CodeBusy               Code = "busy"                // the connection limit is reached; try again later
 	CodeInternal           Code = "internal"            // a bug; the daemon log has details
 	CodeInDoubt            Code = "in_doubt"            // a rotation died after its provider answered; a person must check
+	CodeNameTaken          Code = "name_taken"          // token.create: a live token already has this name; revoke it or pick another
 )
 
 // Codes lists every code, for documentation and tests.
 var Codes = []Code{
 	CodeBadRequest, CodeLineTooLong, CodeUnknownMethod, CodeUnauthenticated,
 	CodePermissionDenied, CodeInvalidPath, CodeNotFound, CodeBackendUnavailable,
-	CodeAuditUnavailable, CodeBusy, CodeInternal, CodeInDoubt,
+	CodeAuditUnavailable, CodeBusy, CodeInternal, CodeInDoubt, CodeNameTaken,
 }
 
 // Error is the protocol's error: a code and a human message. The message

@@ -29,6 +29,7 @@ const (
 	ExitUsage       = 64 // EX_USAGE: bad flags or arguments, invalid path
 	ExitNotFound    = 66 // EX_NOINPUT: no such entry or token
 	ExitUnavailable = 69 // EX_UNAVAILABLE: the daemon is not running
+	ExitExists      = 73 // EX_CANTCREAT: a live token already has the name
 	ExitTempFail    = 75 // EX_TEMPFAIL: busy, store or audit log unavailable
 	ExitDenied      = 77 // EX_NOPERM: unauthenticated or permission denied
 )
@@ -102,6 +103,11 @@ func ExitCode(err error) int {
 		return ExitUsage
 	case wire.CodeBusy, wire.CodeBackendUnavailable, wire.CodeAuditUnavailable:
 		return ExitTempFail
+	case wire.CodeNameTaken:
+		// Not EX_USAGE or EX_DATAERR: the command and its input are fine,
+		// but what it was asked to create cannot be, because something by
+		// that name exists; a script can tell that apart and pick a name.
+		return ExitExists
 	}
 	return ExitError
 }
@@ -123,6 +129,8 @@ func hint(err error) string {
 		return "the audit database cannot be written (disk full or read-only?); free space and retry"
 	case wire.CodeBusy:
 		return "too many connections; retry shortly"
+	case wire.CodeNameTaken:
+		return "`vault-cli token list` shows live tokens; `vault-cli token revoke NAME` frees the name, or pick another"
 	}
 	return ""
 }
