@@ -24,6 +24,7 @@ from ._errors import (
     InternalError,
     InvalidPath,
     LineTooLong,
+    NameTaken,
     NotFound,
     PermissionDenied,
     ProtocolError,
@@ -66,5 +67,6 @@ __all__ = [
     "BackendUnavailable",
     "AuditUnavailable",
     "Busy",
+    "NameTaken",
     "InternalError",
 ]

@@ -24,6 +24,7 @@ The tree::
     ├── BackendUnavailable          backend_unavailable: the store could not be read or written
     ├── AuditUnavailable            audit_unavailable: the audit log is down, so nothing is served
     ├── Busy                        busy: the daemon's connection limit is reached
+    ├── NameTaken                   name_taken: token.create with the name of a live token
     └── InternalError               internal: a bug in the daemon
 
 A code this version of the client does not know (the protocol may add codes)
@@ -54,6 +55,7 @@ __all__ = [
     "BackendUnavailable",
     "AuditUnavailable",
     "Busy",
+    "NameTaken",
     "InternalError",
     "error_from_wire",
 ]
@@ -191,6 +193,15 @@ class Busy(VaultError):
     code = "busy"
 
 
+class NameTaken(VaultError):
+    """A live (unrevoked) token already has the name given to
+    ``token.create`` (``name_taken``). The request was well formed, so this
+    is not a :class:`BadRequest`: pick another name, or revoke that token
+    first; a revoked token's name is free again."""
+
+    code = "name_taken"
+
+
 class InternalError(VaultError):
     """A bug in the daemon (``internal``); report it with the daemon log."""
 
@@ -210,6 +221,7 @@ _BY_CODE: Dict[str, Type[VaultError]] = {
         BackendUnavailable,
         AuditUnavailable,
         Busy,
+        NameTaken,
         InternalError,
     )
 }

@@ -18,6 +18,7 @@ from jawn_vault import (
     DaemonUnavailable,
     InvalidPath,
     LineTooLong,
+    NameTaken,
     NotFound,
     PermissionDenied,
     Unauthenticated,
@@ -175,6 +176,21 @@ class ErrorMappingTest(DaemonTestCase):
                     c.get(path)
         with self.assertRaises(InvalidPath):
             c.set("../x", "v")
+
+    def test_name_taken(self) -> None:
+        # A second token.create with a live token's name raises NameTaken
+        # (not BadRequest); once that token is revoked the name is free.
+        admin = self.client()
+        params = {"name": f"py-{uuid.uuid4().hex[:12]}", "grants": [{"pattern": "claude/tokens/*", "level": "read"}]}
+        first = admin._call("token.create", params)
+        with self.assertRaises(NameTaken) as ctx:
+            admin._call("token.create", params)
+        self.assertEqual(ctx.exception.code, "name_taken")
+        self.assertIn(params["name"], ctx.exception.message)
+        self.assertNotIn(first["token"], str(ctx.exception))
+        admin._call("token.revoke", {"id": first["id"]})
+        again = admin._call("token.create", params)
+        self.assertNotEqual(again["id"], first["id"])
 
     def test_messages_do_not_carry_values_or_tokens(self) -> None:
         secret = "never-echo-" + uuid.uuid4().hex

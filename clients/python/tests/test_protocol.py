@@ -35,6 +35,7 @@ SECRET = "hunter2-SECRET-do-not-print"
 WIRE_CODES = [
     "bad_request", "line_too_long", "unknown_method", "unauthenticated", "permission_denied",
     "invalid_path", "not_found", "backend_unavailable", "audit_unavailable", "busy", "internal",
+    "name_taken",
 ]
 
 
