@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -231,6 +232,9 @@ func (a *app) statusCmd() *cobra.Command {
 				}
 				fmt.Fprintf(w, "audit\t%s, %d committed, %d failed, queue %d\n", auditState, s.Audit.Committed, s.Audit.Failed, s.Audit.QueueDepth)
 				fmt.Fprintf(w, "tokens\t%d active\n", s.Tokens.Active)
+				for _, l := range latencyLines(s.Metrics) {
+					fmt.Fprintln(w, l)
+				}
 				for _, r := range s.Rotations {
 					line := r.State
 					if r.LastError != "" {
@@ -420,4 +424,57 @@ func dash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// latencyLines summarises the daemon's request histograms, one line per
+// method (its outcomes together): how many, and the bucket bounds that hold
+// the median and the 99th percentile.
+func latencyLines(m *wire.MetricsStatus) []string {
+	if m == nil {
+		return nil
+	}
+	var order []string
+	by := map[string]wire.Histogram{}
+	for _, r := range m.Requests {
+		h, seen := by[r.Method]
+		if !seen {
+			order = append(order, r.Method)
+			h.Counts = make([]uint64, len(r.Counts))
+		}
+		h.Count += r.Count
+		for i := range min(len(h.Counts), len(r.Counts)) {
+			h.Counts[i] += r.Counts[i]
+		}
+		by[r.Method] = h
+	}
+	var lines []string
+	for _, method := range order {
+		h := by[method]
+		lines = append(lines, fmt.Sprintf("latency %s\t%d requests, p50 %s, p99 %s", method, h.Count,
+			quantileText(m.BoundsUS, h, 0.50), quantileText(m.BoundsUS, h, 0.99)))
+	}
+	return lines
+}
+
+// quantileText names the bucket that holds quantile q of h: "≤ 100µs", or
+// "> 10s" above the last bound.
+func quantileText(boundsUS []int64, h wire.Histogram, q float64) string {
+	if h.Count == 0 {
+		return "-"
+	}
+	need := uint64(math.Ceil(q * float64(h.Count)))
+	var cum uint64
+	for i, n := range h.Counts {
+		cum += n
+		if cum >= need {
+			if i < len(boundsUS) {
+				return "≤ " + (time.Duration(boundsUS[i]) * time.Microsecond).String()
+			}
+			break
+		}
+	}
+	if len(boundsUS) == 0 {
+		return "-"
+	}
+	return "> " + (time.Duration(boundsUS[len(boundsUS)-1]) * time.Microsecond).String()
 }
