@@ -72,24 +72,9 @@ func writeRequestMetrics(w io.Writer, m *wire.MetricsStatus) {
 	for _, r := range m.Requests {
 		fmt.Fprintf(w, "jawnvault_requests_total{method=\"%s\",outcome=\"%s\"} %d\n", labelEscape(r.Method), labelEscape(r.Outcome), r.Count)
 	}
-	var order []string
-	byMethod := map[string]wire.Histogram{}
-	for _, r := range m.Requests {
-		h, seen := byMethod[r.Method]
-		if !seen {
-			order = append(order, r.Method)
-			h.Counts = make([]uint64, len(r.Counts))
-		}
-		h.Count += r.Count
-		h.SumUS += r.SumUS
-		for i := range min(len(h.Counts), len(r.Counts)) {
-			h.Counts[i] += r.Counts[i]
-		}
-		byMethod[r.Method] = h
-	}
 	fmt.Fprintf(w, "# HELP jawnvault_request_duration_seconds Time the daemon took to handle a request, before waiting for its audit row.\n# TYPE jawnvault_request_duration_seconds histogram\n")
-	for _, method := range order {
-		writeHistogram(w, "jawnvault_request_duration_seconds", `method="`+labelEscape(method)+`",`, m.BoundsUS, byMethod[method])
+	for _, r := range m.ByMethod() {
+		writeHistogram(w, "jawnvault_request_duration_seconds", `method="`+labelEscape(r.Method)+`",`, m.BoundsUS, r.Histogram)
 	}
 }
 

@@ -204,6 +204,28 @@ type RequestMetric struct {
 	Histogram
 }
 
+// ByMethod merges m's requests by method, outcomes together (Outcome is
+// left empty), in the order the methods first appear.
+func (m *MetricsStatus) ByMethod() []RequestMetric {
+	var out []RequestMetric
+	at := map[string]int{}
+	for _, r := range m.Requests {
+		i, seen := at[r.Method]
+		if !seen {
+			i = len(out)
+			at[r.Method] = i
+			out = append(out, RequestMetric{Method: r.Method, Histogram: Histogram{Counts: make([]uint64, len(r.Counts))}})
+		}
+		h := &out[i].Histogram
+		h.Count += r.Count
+		h.SumUS += r.SumUS
+		for j := range min(len(h.Counts), len(r.Counts)) {
+			h.Counts[j] += r.Counts[j]
+		}
+	}
+	return out
+}
+
 // RotationMetric counts one rotation's attempts that ended, since start.
 type RotationMetric struct {
 	Name      string `json:"name"`

@@ -433,25 +433,10 @@ func latencyLines(m *wire.MetricsStatus) []string {
 	if m == nil {
 		return nil
 	}
-	var order []string
-	by := map[string]wire.Histogram{}
-	for _, r := range m.Requests {
-		h, seen := by[r.Method]
-		if !seen {
-			order = append(order, r.Method)
-			h.Counts = make([]uint64, len(r.Counts))
-		}
-		h.Count += r.Count
-		for i := range min(len(h.Counts), len(r.Counts)) {
-			h.Counts[i] += r.Counts[i]
-		}
-		by[r.Method] = h
-	}
 	var lines []string
-	for _, method := range order {
-		h := by[method]
-		lines = append(lines, fmt.Sprintf("latency %s\t%d requests, p50 %s, p99 %s", method, h.Count,
-			quantileText(m.BoundsUS, h, 0.50), quantileText(m.BoundsUS, h, 0.99)))
+	for _, r := range m.ByMethod() {
+		lines = append(lines, fmt.Sprintf("latency %s\t%d requests, p50 %s, p99 %s", r.Method, r.Count,
+			quantileText(m.BoundsUS, r.Histogram, 0.50), quantileText(m.BoundsUS, r.Histogram, 0.99)))
 	}
 	return lines
 }
