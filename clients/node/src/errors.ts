@@ -22,6 +22,7 @@
  * ├── BackendUnavailableError     backend_unavailable
  * ├── AuditUnavailableError       audit_unavailable
  * ├── BusyError                   busy
+ * ├── NameTakenError              name_taken
  * └── InternalError               internal
  * ```
  *
@@ -155,6 +156,18 @@ export class BusyError extends VaultError {
   }
 }
 
+/**
+ * `token.create` was given the name of a live (unrevoked) token
+ * (`name_taken`). The request was well formed, so this is not a
+ * BadRequestError: pick another name, or revoke that token first; a revoked
+ * token's name is free again.
+ */
+export class NameTakenError extends VaultError {
+  constructor(message: string, requestId: RequestId = null) {
+    super(message, 'name_taken', requestId);
+  }
+}
+
 /** A bug in the daemon (`internal`); report it with the daemon log. */
 export class InternalError extends VaultError {
   constructor(message: string, requestId: RequestId = null) {
@@ -177,6 +190,7 @@ const byCode: ReadonlyMap<string, ErrorClass> = new Map<string, ErrorClass>([
   ['backend_unavailable', BackendUnavailableError],
   ['audit_unavailable', AuditUnavailableError],
   ['busy', BusyError],
+  ['name_taken', NameTakenError],
   ['internal', InternalError],
 ]);
 

@@ -43,6 +43,7 @@ export {
   BackendUnavailableError,
   AuditUnavailableError,
   BusyError,
+  NameTakenError,
   InternalError,
   errorFromWire,
   WIRE_CODES,

@@ -57,6 +57,28 @@ function daemonTests(lib, label, entry) {
       return answer.result.token;
     }
 
+    test('a live token\'s name: NameTakenError, free again after revoke', async () => {
+      // token.create is an admin method outside the SDK's API: sent raw, and
+      // the daemon's error answer mapped the way the client maps answers.
+      const params = { name: `js-${randomUUID().slice(0, 12)}`, grants: [{ pattern: 'claude/tokens/*', level: 'read' }] };
+      const create = (id) => rawCall(daemon.socket, { id, auth: daemon.token, method: 'token.create', params });
+      const first = await create('c1');
+      assert.ok(first.result?.token, JSON.stringify(first.error ?? {}));
+      const again = await create('c2');
+      assert.equal(again.error?.code, 'name_taken', JSON.stringify(again));
+      const err = lib.errorFromWire(again.error.code, again.error.message, again.id);
+      assert.ok(err instanceof lib.NameTakenError && err instanceof lib.VaultError);
+      assert.ok(!(err instanceof lib.BadRequestError));
+      assert.equal(err.name, 'NameTakenError');
+      assert.equal(err.requestId, 'c2');
+      assert.ok(err.message.includes(params.name), err.message);
+      const revoked = await rawCall(daemon.socket, { id: 'r', auth: daemon.token, method: 'token.revoke', params: { id: first.result.id } });
+      assert.equal(revoked.error, undefined, JSON.stringify(revoked));
+      const reused = await create('c3');
+      assert.ok(reused.result?.token, JSON.stringify(reused.error ?? {}));
+      assert.notEqual(reused.result.id, first.result.id);
+    });
+
     test('health needs no valid token', async (t) => {
       const h = await client(t, { token: 'jv_' + 'B'.repeat(43) }).health();
       assert.equal(h.status, 'ok');

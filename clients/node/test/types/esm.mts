@@ -9,6 +9,7 @@ import {
   DaemonUnavailableError,
   TimeoutError,
   ClientClosedError,
+  NameTakenError,
   PROTOCOL_VERSION,
   type HealthResult,
   type VaultClientOptions,
@@ -58,6 +59,11 @@ export async function usage(): Promise<void> {
     if (err instanceof TimeoutError) {
       const unavailable: DaemonUnavailableError = err;
       void unavailable;
+    }
+    if (err instanceof NameTakenError) {
+      const code: string = err.code;
+      const base: VaultError = err;
+      void [code, base];
     }
     if (err instanceof ClientClosedError) {
       const name: string = err.name;
