@@ -29,6 +29,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -120,6 +121,16 @@ type Options struct {
 	// Args are extra daemon flags after --config (e.g. --max-conns 3, or
 	// --log-level debug); a flag wins over the config file.
 	Args []string
+	// Env is extra environment for the daemon, after Env() and
+	// NOTIFY_SOCKET (e.g. GOTRACEBACK=crash).
+	Env []string
+	// Launcher is a command the daemon runs under, which must exec it so
+	// that its pid is the daemon's (e.g. prlimit --nofile=64:64).
+	Launcher []string
+	// OwnGroup starts the daemon in a process group of its own, so that
+	// KillGroup can take its children (gpg, git) with it, as systemd's
+	// control-group kill does.
+	OwnGroup bool
 }
 
 // Daemon is one jawn-vault daemon and everything it uses.
@@ -137,14 +148,17 @@ type Daemon struct {
 	ConfigHome string // XDG_CONFIG_HOME for vault-cli: finds Config with no --config
 	Token      string // the admin token `jawn-vault dev` made (Dev only; else "")
 
-	dev    bool     // started by Dev: it cannot be started again with Start
-	args   []string // Options.Args
-	mu     sync.Mutex
-	cmd    *exec.Cmd
-	exited chan struct{}
-	err    error // cmd.Wait's result, once exited is closed
-	notify *net.UnixConn
-	out    *logBuf // every run's stderr and stdout
+	dev      bool     // started by Dev: it cannot be started again with Start
+	args     []string // Options.Args, plus AddArgs
+	env      []string // Options.Env
+	launcher []string // Options.Launcher
+	ownGroup bool     // Options.OwnGroup
+	mu       sync.Mutex
+	cmd      *exec.Cmd
+	exited   chan struct{}
+	err      error // cmd.Wait's result, once exited is closed
+	notify   *net.UnixConn
+	out      *logBuf // every run's stderr and stdout
 }
 
 // New makes a keyring, a store (`pass init`) and a config, but does not
@@ -164,7 +178,8 @@ func New(t testing.TB, bins Bins, o Options) *Daemon {
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	d := &Daemon{t: t, bins: bins, Dir: dir, Socket: filepath.Join(dir, "vault.sock"),
-		StateDir: o.StateDir, Store: o.Store, GnuPGHome: gnupg, KeyID: key, args: o.Args, out: &logBuf{}}
+		StateDir: o.StateDir, Store: o.Store, GnuPGHome: gnupg, KeyID: key, args: slices.Clone(o.Args),
+		env: slices.Clone(o.Env), launcher: slices.Clone(o.Launcher), ownGroup: o.OwnGroup, out: &logBuf{}}
 	if d.Store == "" {
 		d.Store = testpass.NewStore(t, gnupg, key)
 	}
@@ -231,6 +246,7 @@ func (d *Daemon) TryStart() error {
 	d.t.Helper()
 	d.mu.Lock()
 	running := d.cmd != nil
+	args := slices.Clone(d.args) // AddArgs may change d.args
 	d.mu.Unlock()
 	if running {
 		return errors.New("daemontest: the daemon is already running")
@@ -246,9 +262,13 @@ func (d *Daemon) TryStart() error {
 		return err
 	}
 	mark := d.out.Len()
-	cmd := exec.Command(d.bins.Daemon, append([]string{"--config", d.Config}, d.args...)...)
-	cmd.Env = d.Env("NOTIFY_SOCKET=" + nsPath)
+	argv := slices.Concat(d.launcher, []string{d.bins.Daemon, "--config", d.Config}, args)
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = d.Env(append([]string{"NOTIFY_SOCKET=" + nsPath}, d.env...)...)
 	cmd.Stdout, cmd.Stderr = d.out, d.out
+	if d.ownGroup {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	}
 	// Closing ns once the daemon exits ends the wait below if it dies
 	// before READY. After READY it stays open, so that AwaitNotify can
 	// read what the daemon sent before it exited (STOPPING=1); Stop, Kill,
@@ -393,7 +413,11 @@ func (d *Daemon) StopWith(sig syscall.Signal) {
 	select {
 	case <-exited:
 	case <-time.After(20 * time.Second):
-		_ = cmd.Process.Kill()
+		if d.ownGroup {
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		} else {
+			_ = cmd.Process.Kill()
+		}
 		<-exited
 		d.t.Errorf("daemontest: jawn-vault did not stop on %s\n%s", sigName(sig), d.Log())
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -83,4 +84,35 @@ func (d *Daemon) closeNotify() {
 	if ns != nil {
 		ns.Close()
 	}
+}
+
+// AddArgs appends daemon flags for the next Start (e.g. a setting to take
+// effect on a restart); a running daemon is not affected.
+func (d *Daemon) AddArgs(args ...string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.args = append(d.args, args...)
+}
+
+// KillGroup ends the daemon and every process in its group (gpg, git) with
+// SIGKILL, as systemd does when a unit's main process dies; it does nothing
+// if the daemon is not running. t fails unless the daemon was started with
+// Options.OwnGroup: the group would otherwise be the test's own.
+func (d *Daemon) KillGroup() {
+	d.t.Helper()
+	if !d.ownGroup {
+		d.t.Fatal("daemontest: KillGroup needs Options.OwnGroup")
+	}
+	d.mu.Lock()
+	cmd, exited := d.cmd, d.exited
+	d.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	<-exited
+	d.mu.Lock()
+	d.cmd = nil
+	d.mu.Unlock()
+	d.closeNotify()
 }

@@ -2,6 +2,7 @@ package reliability
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jamditis/jawn-vault/internal/daemontest"
 	"github.com/jamditis/jawn-vault/vaultd/wire"
 )
 
@@ -32,7 +34,7 @@ func chattr(t *testing.T, flag string, files ...string) {
 // stateFiles lists the regular files in the state directory.
 func stateFiles(t *testing.T, d *daemon) (db, journal []string) {
 	t.Helper()
-	es, err := os.ReadDir(d.state)
+	es, err := os.ReadDir(d.StateDir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +42,7 @@ func stateFiles(t *testing.T, d *daemon) (db, journal []string) {
 		if !e.Type().IsRegular() {
 			continue
 		}
-		p := filepath.Join(d.state, e.Name())
+		p := filepath.Join(d.StateDir, e.Name())
 		if strings.HasSuffix(e.Name(), ".journal") {
 			journal = append(journal, p)
 		} else {
@@ -67,7 +69,7 @@ func TestReadOnlyDatabase(t *testing.T) {
 	const secret = "SENTINEL-readonly-4a4a"
 	d.plant([]byte(secret))
 	d.insert("svc/token", []byte(secret))
-	c := d.dial("")
+	c := d.Dial("")
 	if v, err := c.Get(ctx(t), "svc/token"); err != nil || string(v) != secret {
 		t.Fatalf("before: %q %v", v, err)
 	}
@@ -82,18 +84,18 @@ func TestReadOnlyDatabase(t *testing.T) {
 		}
 	}
 	// How the backlog grows: 20,000 more requests, pipelined.
-	rss0 := procStatusKB(t, d.pid(), "VmRSS")
+	rss0 := procStatusKB(t, d.PID(), "VmRSS")
 	var lines []string
 	var ids []string
 	for i := range 20000 {
 		lines = append(lines, fmt.Sprintf(`{"id":"ro-%d","method":"health"}`+"\n", i))
 		ids = append(ids, fmt.Sprintf("ro-%d", i))
 	}
-	if err := pipeline(d.socket, lines, ids, 500, func(answerRec) {}); err != nil {
+	if err := pipeline(d.Socket, lines, ids, 500, func(answerRec) {}); err != nil {
 		t.Fatal(err)
 	}
 	st := d.status()
-	rss1 := procStatusKB(t, d.pid(), "VmRSS")
+	rss1 := procStatusKB(t, d.PID(), "VmRSS")
 	t.Logf("database files %v immutable, journal writable: 20,200 requests served; audit healthy=%v committed=%d queue_depth=%d (records held in memory until the database is writable); VmRSS %d -> %d kB",
 		names(dbFiles), st.Audit.Healthy, st.Audit.Committed, st.Audit.QueueDepth, rss0, rss1)
 
@@ -131,7 +133,7 @@ func TestReadOnlyDatabase(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	d.stop()
+	d.Stop()
 
 	// 3. A fresh start on an immutable database.
 	dbFiles, journal = stateFiles(t, d)
@@ -144,11 +146,11 @@ func TestReadOnlyDatabase(t *testing.T) {
 	}
 
 	// 4. A fresh start on a read-only mount of the state directory.
-	if o, err := exec.Command("mount", "--bind", d.state, d.state).CombinedOutput(); err != nil {
+	if o, err := exec.Command("mount", "--bind", d.StateDir, d.StateDir).CombinedOutput(); err != nil {
 		t.Fatalf("mount --bind: %v %s", err, o)
 	}
-	t.Cleanup(func() { _ = exec.Command("umount", "-l", d.state).Run() })
-	if o, err := exec.Command("mount", "-o", "remount,bind,ro", d.state).CombinedOutput(); err != nil {
+	t.Cleanup(func() { _ = exec.Command("umount", "-l", d.StateDir).Run() })
+	if o, err := exec.Command("mount", "-o", "remount,bind,ro", d.StateDir).CombinedOutput(); err != nil {
 		t.Fatalf("remount ro: %v %s", err, o)
 	}
 	out, err = d.failedStart()
@@ -156,11 +158,11 @@ func TestReadOnlyDatabase(t *testing.T) {
 	if err == nil || !strings.Contains(out, "state database") || !strings.Contains(out, "hint:") {
 		t.Errorf("start on a read-only state directory: %v, want a clear error and a hint\n%s", err, out)
 	}
-	if o, err := exec.Command("umount", d.state).CombinedOutput(); err != nil {
+	if o, err := exec.Command("umount", d.StateDir).CombinedOutput(); err != nil {
 		t.Fatalf("umount: %v %s", err, o)
 	}
-	d.launch()
-	if v, err := d.dial("").Get(ctx(t), "svc/token"); err != nil || string(v) != secret {
+	d.Start()
+	if v, err := d.Dial("").Get(ctx(t), "svc/token"); err != nil || string(v) != secret {
 		t.Fatalf("after the state was writable again: %q %v", v, err)
 	}
 }
@@ -174,20 +176,24 @@ func names(paths []string) []string {
 }
 
 // failedStart runs the daemon expecting it to exit before READY, and
-// returns what it printed during this run.
+// returns what it printed during this run and, if its exit status was not
+// zero, an error saying so.
 func (d *daemon) failedStart() (string, error) {
 	d.t.Helper()
-	mark := len(d.out.String())
-	if err := d.spawn(); err != nil {
+	mark := len(d.Log())
+	err := d.TryStart()
+	var exit *daemontest.ExitError
+	switch {
+	case errors.As(err, &exit):
+		if exit.Code == 0 {
+			return exit.Output, nil
+		}
+		return exit.Output, fmt.Errorf("exit status %d", exit.Code)
+	case err != nil:
 		d.t.Fatal(err)
-	}
-	defer func() { d.notify.Close(); d.cmd = nil }()
-	select {
-	case err := <-d.exited:
-		return d.out.String()[mark:], err
-	case <-time.After(20 * time.Second):
-		d.killGroup()
-		d.t.Fatalf("the daemon kept running on read-only state\n%s", d.out.String()[mark:])
+	default:
+		d.KillGroup()
+		d.t.Fatalf("the daemon kept running on read-only state\n%s", d.Log()[mark:])
 	}
 	return "", nil
 }
@@ -280,7 +286,7 @@ func TestTenThousandMixedRequestsAllAudited(t *testing.T) {
 			ids[i] = id
 		}
 		wg.Go(func() {
-			err := pipeline(d.socket, lines, ids, 250, func(a answerRec) {
+			err := pipeline(d.Socket, lines, ids, 250, func(a answerRec) {
 				mu.Lock()
 				defer mu.Unlock()
 				if a.id == "" {
@@ -298,7 +304,7 @@ func TestTenThousandMixedRequestsAllAudited(t *testing.T) {
 	if len(answers)+noID != conns*per {
 		t.Fatalf("%d answers for %d requests", len(answers)+noID, conns*per)
 	}
-	d.stop()
+	d.Stop()
 
 	db := d.openDB()
 	defer db.Close()
@@ -358,7 +364,7 @@ func TestKillNineUnderLoad(t *testing.T) {
 	for round := range rounds {
 		since := time.Now().Add(-time.Second).UTC().Format(time.RFC3339Nano)
 		// A warm cache, so that the load is the daemon's, not gpg's.
-		if _, err := d.dial("").Get(ctx(t), "svc/token"); err != nil {
+		if _, err := d.Dial("").Get(ctx(t), "svc/token"); err != nil {
 			t.Fatal(err)
 		}
 		var mu sync.Mutex
@@ -383,7 +389,7 @@ func TestKillNineUnderLoad(t *testing.T) {
 				ids[i] = id
 			}
 			wg.Go(func() {
-				_ = pipeline(d.socket, lines, ids, 10, func(a answerRec) {
+				_ = pipeline(d.Socket, lines, ids, 10, func(a answerRec) {
 					mu.Lock()
 					answered[a.id] = a.code
 					mu.Unlock()
@@ -391,7 +397,7 @@ func TestKillNineUnderLoad(t *testing.T) {
 			})
 		}
 		time.Sleep(time.Duration(50+rng.IntN(350)) * time.Millisecond)
-		d.kill9()
+		d.Kill()
 		wg.Wait()
 
 		db := d.openDB()
@@ -403,7 +409,7 @@ func TestKillNineUnderLoad(t *testing.T) {
 		db.Close()
 
 		t1 := time.Now()
-		d.launch()
+		d.Start()
 		downtime += time.Since(t1)
 		rows := d.auditRows(wire.AuditQueryParams{Since: since, Limit: 10000})
 		inLog := map[string]string{}
@@ -429,7 +435,7 @@ func TestKillNineUnderLoad(t *testing.T) {
 	}
 	t.Logf("%d kills; %d answered requests in all, every one audited; integrity_check ok every time; restarts took %s on average",
 		rounds, totalAnswered, (downtime / rounds).Round(time.Millisecond))
-	if v, err := d.dial("").Get(ctx(t), "svc/token"); err != nil || string(v) != "v" {
+	if v, err := d.Dial("").Get(ctx(t), "svc/token"); err != nil || string(v) != "v" {
 		t.Fatalf("after the kills: %q %v", v, err)
 	}
 }
@@ -442,7 +448,7 @@ func TestRetentionOfAMillionRows(t *testing.T) {
 	d := start(t, opts{})
 	d.insert("svc/token", []byte("v"))
 	d.mustServe("create the schema")
-	d.stop()
+	d.Stop()
 
 	db := d.openDB()
 	old := time.Now().Add(-30 * 24 * time.Hour).UnixNano()
@@ -460,9 +466,9 @@ func TestRetentionOfAMillionRows(t *testing.T) {
 		t.Fatalf("%d old rows", n0)
 	}
 
-	d.o.args = append(d.o.args, "--audit-retention", "1d")
-	d.launch()
-	if _, err := d.dial("").Get(ctx(t), "svc/token"); err != nil { // warm the cache
+	d.AddArgs("--audit-retention", "1d")
+	d.Start()
+	if _, err := d.Dial("").Get(ctx(t), "svc/token"); err != nil { // warm the cache
 		t.Fatal(err)
 	}
 	const clients, window = 8, 6 * time.Second
@@ -472,7 +478,7 @@ func TestRetentionOfAMillionRows(t *testing.T) {
 	stop := time.Now().Add(window)
 	var wg sync.WaitGroup
 	for range clients {
-		c := d.dial("")
+		c := d.Dial("")
 		wg.Go(func() {
 			for time.Now().Before(stop) {
 				t1 := time.Now()
@@ -491,7 +497,7 @@ func TestRetentionOfAMillionRows(t *testing.T) {
 	if len(errs) > 0 {
 		t.Errorf("%d of %d requests failed during retention; first: %s", len(errs), len(lat), errs[0])
 	}
-	d.stop()
+	d.Stop()
 
 	db = d.openDB()
 	defer db.Close()
@@ -529,7 +535,7 @@ func percentiles(d []time.Duration) [3]time.Duration {
 func TestUnloadableAuditBacklogIsBounded(t *testing.T) {
 	d := start(t, opts{args: []string{"--cache-ttl", "1h"}})
 	d.insert("svc/token", []byte("v"))
-	if v, err := d.dial("").Get(ctx(t), "svc/token"); err != nil || string(v) != "v" {
+	if v, err := d.Dial("").Get(ctx(t), "svc/token"); err != nil || string(v) != "v" {
 		t.Fatalf("before: %q %v", v, err)
 	}
 	dbFiles, journal := stateFiles(t, d)
@@ -538,7 +544,7 @@ func TestUnloadableAuditBacklogIsBounded(t *testing.T) {
 	}
 	t.Cleanup(func() { chattr(t, "-i", dbFiles...) })
 	chattr(t, "+i", dbFiles...)
-	rss0 := procStatusKB(t, d.pid(), "VmRSS")
+	rss0 := procStatusKB(t, d.PID(), "VmRSS")
 	const n = 50000
 	lines, ids := make([]string, n), make([]string, n)
 	for i := range n {
@@ -546,14 +552,14 @@ func TestUnloadableAuditBacklogIsBounded(t *testing.T) {
 		lines[i] = fmt.Sprintf(`{"id":%q,"method":"get","params":{"path":"svc/token"}}`+"\n", ids[i])
 	}
 	refused := 0
-	if err := pipeline(d.socket, lines, ids, 500, func(a answerRec) {
+	if err := pipeline(d.Socket, lines, ids, 500, func(a answerRec) {
 		if a.code == string(wire.CodeAuditUnavailable) {
 			refused++
 		}
 	}); err != nil {
 		t.Fatal(err)
 	}
-	rss1 := procStatusKB(t, d.pid(), "VmRSS")
+	rss1 := procStatusKB(t, d.PID(), "VmRSS")
 	st := d.status()
 	t.Logf("%d reads with the database unwritable: %d refused; audit queue_depth %d; VmRSS %d -> %d kB (%+d kB)",
 		n, refused, st.Audit.QueueDepth, rss0, rss1, rss1-rss0)

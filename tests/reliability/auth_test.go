@@ -2,7 +2,6 @@ package reliability
 
 import (
 	"fmt"
-	"os"
 	"strings"
 	"sync"
 	"syscall"
@@ -18,7 +17,7 @@ func TestBadTokensAreRefusedAndAuditedWithAReason(t *testing.T) {
 	d := start(t, opts{})
 	d.insert("svc/token", []byte("v"))
 	good := d.token("good", "svc/*:read")
-	if v, err := d.dial(good).Get(ctx(t), "svc/token"); err != nil || string(v) != "v" {
+	if v, err := d.Dial(good).Get(ctx(t), "svc/token"); err != nil || string(v) != "v" {
 		t.Fatalf("the good token: %q %v", v, err)
 	}
 	cases := []struct {
@@ -56,11 +55,9 @@ func TestBadTokensAreRefusedAndAuditedWithAReason(t *testing.T) {
 
 	// Empty: "" from a peer that is not the owner. Stop trusting the
 	// owner (SIGHUP applies it) so that root's empty token is just that.
-	if err := os.WriteFile(d.config, []byte("trust_owner = false\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	_ = d.cmd.Process.Signal(syscall.SIGHUP)
-	d.awaitNotify("READY=1")
+	d.SetConfig("trust_owner = false\n")
+	_ = d.Signal(syscall.SIGHUP)
+	d.AwaitNotify("READY=1")
 	r.send(`{"id":"badtok-empty","auth":"","method":"get","params":{"path":"svc/token"}}` + "\n")
 	r.send(`{"id":"badtok-absent","method":"get","params":{"path":"svc/token"}}` + "\n")
 	for _, want := range []string{`"badtok-empty"`, `"badtok-absent"`} {
@@ -70,14 +67,12 @@ func TestBadTokensAreRefusedAndAuditedWithAReason(t *testing.T) {
 	}
 	// The good token still works, then read the audit log with it (it
 	// cannot: it is not an admin), so restore owner trust to read it.
-	if _, err := d.dial(good).Get(ctx(t), "svc/token"); err != nil {
+	if _, err := d.Dial(good).Get(ctx(t), "svc/token"); err != nil {
 		t.Fatalf("the good token after the reload: %v", err)
 	}
-	if err := os.WriteFile(d.config, nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	_ = d.cmd.Process.Signal(syscall.SIGHUP)
-	d.awaitNotify("READY=1")
+	d.SetConfig("")
+	_ = d.Signal(syscall.SIGHUP)
+	d.AwaitNotify("READY=1")
 
 	details := map[string]wire.AuditEntry{}
 	for _, row := range d.auditRows(wire.AuditQueryParams{Outcome: "denied"}) {
@@ -111,7 +106,7 @@ func TestNoRawTokenAtRest(t *testing.T) {
 	d.insert("svc/token", []byte("v"))
 	const n = 200
 	toks := make([]string, n)
-	c := d.dial("")
+	c := d.Dial("")
 	for i := range n {
 		res, err := c.TokenCreate(ctx(t), wire.TokenCreateParams{Name: fmt.Sprintf("t%03d", i),
 			Grants: []wire.GrantJSON{{Pattern: "svc/*", Level: "read"}}})
@@ -125,7 +120,7 @@ func TestNoRawTokenAtRest(t *testing.T) {
 	for i := 0; i < n; i += 25 {
 		wg.Go(func() {
 			for _, tok := range toks[i : i+25] {
-				tc := d.dial(tok)
+				tc := d.Dial(tok)
 				if _, err := tc.Get(ctx(t), "svc/token"); err != nil {
 					t.Errorf("token use: %v", err)
 				}
@@ -143,16 +138,16 @@ func TestNoRawTokenAtRest(t *testing.T) {
 	if _, err := c.TokenList(ctx(t)); err != nil {
 		t.Fatal(err)
 	}
-	d.kill9()
+	d.Kill()
 	d.assertNoLeaks("after SIGKILL")
-	d.launch()
+	d.Start()
 	// Revoked tokens stay revoked, the others work, across the crash.
-	if _, err := d.dial(toks[0]).Get(ctx(t), "svc/token"); code(err) != wire.CodeUnauthenticated {
+	if _, err := d.Dial(toks[0]).Get(ctx(t), "svc/token"); code(err) != wire.CodeUnauthenticated {
 		t.Fatalf("a revoked token after restart: %v", err)
 	}
-	if _, err := d.dial(toks[1]).Get(ctx(t), "svc/token"); err != nil {
+	if _, err := d.Dial(toks[1]).Get(ctx(t), "svc/token"); err != nil {
 		t.Fatalf("a live token after restart: %v", err)
 	}
-	d.stop()
+	d.Stop()
 	d.assertNoLeaks("after a clean stop")
 }

@@ -21,7 +21,7 @@ func TestWriteElsewhereKeepsConcurrentReadCached(t *testing.T) {
 	d.insert("svc/a", []byte("A"))
 	d.insert("svc/b", []byte("B"))
 	d.awaitKeyCheck(w)
-	reader, writer := d.dial(""), d.dial("")
+	reader, writer := d.Dial(""), d.Dial("")
 
 	w.set("hold-decrypt", true)
 	got := make(chan string, 1)
@@ -66,7 +66,7 @@ func TestConcurrentMissesShareOneGPGRun(t *testing.T) {
 	var wg sync.WaitGroup
 	gate := make(chan struct{})
 	for range n {
-		c := d.dial("")
+		c := d.Dial("")
 		wg.Go(func() {
 			<-gate
 			if v, err := c.Get(ctx(t), "svc/a"); err != nil || string(v) != "A" {

@@ -16,17 +16,17 @@ import (
 // and that all of them are gone within the deadline (gpg reaped).
 func assertCleanChildren(t *testing.T, d *daemon) {
 	t.Helper()
-	if z := zombies(d.pid()); len(z) > 0 {
+	if z := zombies(d.PID()); len(z) > 0 {
 		t.Errorf("zombie children of the daemon: %v", z)
 	}
-	awaitNoChildren(t, d.pid(), 15*time.Second)
+	awaitNoChildren(t, d.PID(), 15*time.Second)
 }
 
 // timedGet reads path on c and reports the error code and how long it
 // took (reported, not asserted).
 func timedGet(t *testing.T, d *daemon, token, path string) (wire.Code, []byte, time.Duration) {
 	t.Helper()
-	c := d.dial(token)
+	c := d.Dial(token)
 	t0 := time.Now()
 	v, err := c.Get(ctx(t), path)
 	return code(err), v, time.Since(t0)
@@ -60,7 +60,7 @@ func TestGPGAgentKilledMidRun(t *testing.T) {
 // TestGPGWithoutTheSecretKey: a GNUPGHOME that lacks the store's secret
 // key makes reads backend_unavailable at once, and the daemon carries on.
 func TestGPGWithoutTheSecretKey(t *testing.T) {
-	store := newStore(t, gnupgHome, keyID)
+	store := testpass.NewStore(t, gnupgHome, keyID)
 	testpass.PassInsert(t, gnupgHome, store, "svc/token", []byte("v"))
 	empty := testpass.EmptyKeyring(t)
 	d := start(t, opts{store: store, gnupghome: empty, args: []string{"--cache-ttl", "0", "--gpg-timeout", "3s"}})
@@ -102,7 +102,7 @@ func TestGPGPassphraseNotCached(t *testing.T) {
 	}
 	// A fresh agent has nothing cached.
 	run("gpgconf", "--homedir", home, "--kill", "gpg-agent")
-	store := newStore(t, home, fpr)
+	store := testpass.NewStore(t, home, fpr)
 	testpass.PassInsert(t, home, store, "svc/token", []byte("v"))
 	run("gpgconf", "--homedir", home, "--kill", "gpg-agent")
 
@@ -128,7 +128,7 @@ func TestGPGHangsIsKilledAndReaped(t *testing.T) {
 	d := start(t, opts{config: w.config(), args: []string{"--cache-ttl", "0", "--gpg-timeout", "3s"}})
 	d.insert("svc/token", []byte("v"))
 	d.awaitKeyCheck(w)
-	c := d.dial("")
+	c := d.Dial("")
 	w.set("hang-decrypt", true)
 	type res struct {
 		code wire.Code
@@ -142,7 +142,7 @@ func TestGPGHangsIsKilledAndReaped(t *testing.T) {
 	}()
 	awaitFile(t, filepath.Join(w.dir, "decrypt-started"), 15*time.Second)
 	// While gpg hangs, everyone else is served.
-	other := d.dial("")
+	other := d.Dial("")
 	if _, err := other.Health(ctx(t)); err != nil {
 		t.Fatalf("a client was held up by a hung gpg: %v", err)
 	}

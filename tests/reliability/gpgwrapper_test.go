@@ -118,5 +118,5 @@ func (d *daemon) awaitKeyCheck(w *gpgWrapper) {
 	for countCalls(w, "--decrypt") == 0 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
-	awaitNoChildren(d.t, d.pid(), 15*time.Second)
+	awaitNoChildren(d.t, d.PID(), 15*time.Second)
 }

@@ -5,13 +5,13 @@
 // and a long soak. Every test runs the daemon as users do (a real pass
 // store, real gpg, real SQLite) and drives it over its socket.
 //
-// The harness is deliberately its own (tests/integration has a similar
-// one): the two packages evolve separately, and this one adds what only
-// reliability tests need — /proc probes (RSS, CPU time, fds, children,
-// locked memory), a gpg wrapper that can be slowed or hung on demand, and
-// a leak check that, for every daemon a test starts, searches the state
-// directory (database, -wal, -shm), the store and the daemon's output for
-// every raw token and planted secret the test handed to it.
+// The binaries, and starting, signalling and stopping the daemon, come
+// from internal/daemontest; this package adds what only reliability tests
+// need — /proc probes (RSS, CPU time, fds, children, locked memory), a gpg
+// wrapper that can be slowed or hung on demand, and a leak check that, for
+// every daemon a test starts, searches the state directory (database,
+// -wal, -shm), the store and the daemon's output for every raw token and
+// planted secret the test handed to it.
 //
 // Timing is never asserted except as a generous bound on a resource
 // (CPU time); durations are reported with t.Logf for people to read.
@@ -33,43 +33,40 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	_ "modernc.org/sqlite"
 
 	vault "github.com/jamditis/jawn-vault/clients/go/vault"
+	"github.com/jamditis/jawn-vault/internal/daemontest"
 	"github.com/jamditis/jawn-vault/internal/testpass"
 	"github.com/jamditis/jawn-vault/vaultd/wire"
 )
 
 var (
-	daemonBin string // the jawn-vault binary under test
+	bins      daemontest.Bins
 	gnupgHome string // one keyring for the package
 	keyID     string
 	realGPG   string // the gpg the wrapper hands over to
-	suiteTmp  string
 )
 
 func TestMain(m *testing.M) { os.Exit(runMain(m)) }
 
 func runMain(m *testing.M) int {
+	b, cleanup, err := daemontest.Setup()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer cleanup()
+	bins = b
 	tmp, err := os.MkdirTemp("", "jvr")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	suiteTmp = tmp
 	defer os.RemoveAll(tmp)
-	if daemonBin = os.Getenv("JAWN_VAULT_BIN"); daemonBin == "" {
-		daemonBin = filepath.Join(tmp, "jawn-vault")
-		out, err := exec.Command("go", "build", "-o", daemonBin, "github.com/jamditis/jawn-vault/cmd/jawn-vault").CombinedOutput()
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "building jawn-vault: %v\n%s", err, out)
-			return 1
-		}
-	}
 	if realGPG, err = exec.LookPath("gpg"); err != nil {
 		fmt.Fprintln(os.Stderr, "gpg not found: apt-get install gnupg pass git")
 		return 1
@@ -83,210 +80,52 @@ func runMain(m *testing.M) int {
 	return m.Run()
 }
 
-// lockedBuffer collects the daemon's output across restarts.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // opts configure a daemon.
 type opts struct {
 	args      []string // extra flags
-	config    string   // config file contents
+	config    string   // config file lines, after the socket, store, keyring and state
 	store     string   // an existing store, else a new one
 	gnupghome string   // else the package keyring
 	env       []string // extra environment
 	nofile    int      // RLIMIT_NOFILE (soft and hard) through prlimit; 0 leaves it
 }
 
-// daemon is one jawn-vault under test, possibly restarted several times.
+// daemon is one jawn-vault under test (daemontest.New), possibly restarted
+// several times, in a process group of its own so that KillGroup can take
+// gpg and git with it.
 type daemon struct {
-	t      *testing.T
-	o      opts
-	dir    string
-	socket string
-	state  string
-	store  string
-	config string
-	cmd    *exec.Cmd
-	out    *lockedBuffer // stdout and stderr of every run
-	notify *net.UnixConn
-	exited chan error
+	*daemontest.Daemon
+	t *testing.T
 
 	mu      sync.Mutex
 	tokens  []string // raw tokens handed out; none may be at rest
 	secrets [][]byte // planted values; none may be in plaintext at rest
 }
 
-// start runs a daemon and waits for READY=1 on its NOTIFY_SOCKET. When the
-// test ends the daemon is stopped and its state, store and output are
-// searched for every token and secret registered with it.
+// start runs a daemon with --log-level debug (so that a secret logged at
+// any level shows up) and waits for READY=1 on its NOTIFY_SOCKET. When the
+// test ends the daemon is stopped with SIGTERM (it must exit cleanly) and
+// then its state, store and output are searched for every token and secret
+// registered with it.
 func start(t *testing.T, o opts) *daemon {
 	t.Helper()
-	d := newDaemon(t, o)
-	d.launch()
-	return d
-}
-
-// newDaemon prepares the directories, store and config without starting.
-func newDaemon(t *testing.T, o opts) *daemon {
-	t.Helper()
-	if o.gnupghome == "" {
-		o.gnupghome = gnupgHome
+	do := daemontest.Options{GnuPGHome: gnupgHome, KeyID: keyID, Store: o.store, Config: o.config,
+		Args: append([]string{"--log-level", "debug"}, o.args...), Env: o.env, OwnGroup: true}
+	if o.gnupghome != "" {
+		do.GnuPGHome = o.gnupghome
 	}
-	store := o.store
-	if store == "" {
-		store = newStore(t, o.gnupghome, keyID)
-	}
-	// The socket path must stay under 108 bytes: not t.TempDir.
-	dir, err := os.MkdirTemp("", "jvr")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	d := &daemon{t: t, o: o, dir: dir, socket: filepath.Join(dir, "v.sock"), state: filepath.Join(dir, "state"),
-		store: store, config: filepath.Join(dir, "config.toml"), out: &lockedBuffer{}}
-	if err := os.WriteFile(d.config, []byte(o.config), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(d.checkLeaks)
-	t.Cleanup(d.stop)
-	return d
-}
-
-// newStore is a fresh pass store in its own temporary folder, which is
-// removed after the daemon's leak check (cleanups run last-in first-out).
-func newStore(t *testing.T, gnupghome, key string) string {
-	dir, err := os.MkdirTemp("", "jvs")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	store := filepath.Join(dir, "store")
-	testpass.Pass(t, gnupghome, store, nil, "init", key)
-	return store
-}
-
-func (d *daemon) argv() []string {
-	args := []string{"--config", d.config, "--socket", d.socket, "--state-dir", d.state, "--store", d.store,
-		"--gnupghome", d.o.gnupghome, "--log-level", "debug"}
-	args = append(args, d.o.args...)
-	if d.o.nofile > 0 {
+	if o.nofile > 0 {
 		// prlimit sets the limit on itself and execs: the pid is the daemon's.
-		n := strconv.Itoa(d.o.nofile)
-		return append([]string{"prlimit", "--nofile=" + n + ":" + n, daemonBin}, args...)
+		n := strconv.Itoa(o.nofile)
+		do.Launcher = []string{"prlimit", "--nofile=" + n + ":" + n}
 	}
-	return append([]string{daemonBin}, args...)
-}
-
-// launch starts the daemon and waits until it is ready.
-func (d *daemon) launch() {
-	d.t.Helper()
-	if err := d.spawn(); err != nil {
-		d.t.Fatal(err)
-	}
-	d.awaitNotify("READY=1")
-}
-
-// spawn starts the daemon without waiting for it.
-func (d *daemon) spawn() error {
-	nsPath := filepath.Join(d.dir, fmt.Sprintf("n%d.sock", time.Now().UnixNano()%1e9))
-	ns, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: nsPath, Net: "unixgram"})
-	if err != nil {
-		return err
-	}
-	d.notify = ns
-	argv := d.argv()
-	d.cmd = exec.Command(argv[0], argv[1:]...)
-	d.cmd.Env = append(testpass.Env(d.o.gnupghome, ""), append([]string{"NOTIFY_SOCKET=" + nsPath}, d.o.env...)...)
-	d.cmd.Stdout, d.cmd.Stderr = d.out, d.out
-	// A group of its own, so that killGroup can take gpg and git with it
-	// the way systemd's control-group kill does.
-	d.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := d.cmd.Start(); err != nil {
-		ns.Close()
-		return err
-	}
-	d.exited = make(chan error, 1)
-	go func(c *exec.Cmd, ch chan error) { ch <- c.Wait() }(d.cmd, d.exited)
-	return nil
-}
-
-func (d *daemon) pid() int { return d.cmd.Process.Pid }
-
-// awaitNotify waits for a state in the daemon's sd_notify messages.
-func (d *daemon) awaitNotify(state string) {
-	d.t.Helper()
-	buf := make([]byte, 4096)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		_ = d.notify.SetReadDeadline(deadline)
-		n, err := d.notify.Read(buf)
-		if err != nil {
-			select {
-			case err := <-d.exited:
-				d.cmd = nil
-				d.t.Fatalf("daemon exited before %s: %v\n%s", state, err, d.out)
-			default:
-			}
-			d.t.Fatalf("no %s from the daemon: %v\n%s", state, err, d.out)
-		}
-		for line := range strings.SplitSeq(string(buf[:n]), "\n") {
-			if line == state {
-				return
-			}
-		}
-	}
-}
-
-// stop sends SIGTERM and waits for a clean exit.
-func (d *daemon) stop() {
-	if d.cmd == nil {
-		return
-	}
-	_ = d.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-d.exited:
-		if err != nil {
-			d.t.Errorf("daemon exit: %v\n%s", err, tail(d.out.String(), 2000))
-		}
-	case <-time.After(25 * time.Second):
-		_ = syscall.Kill(-d.pid(), syscall.SIGKILL)
-		<-d.exited
-		d.t.Errorf("daemon did not stop on SIGTERM\n%s", tail(d.out.String(), 2000))
-	}
-	d.notify.Close()
-	d.cmd = nil
-}
-
-// kill9 stops the daemon with SIGKILL, as a crash would. Its children
-// (gpg, git) are left running, as they would be.
-func (d *daemon) kill9() {
-	_ = d.cmd.Process.Kill()
-	<-d.exited
-	d.notify.Close()
-	d.cmd = nil
-}
-
-// killGroup kills the daemon and every child in its process group, as
-// systemd does when a unit's main process dies.
-func (d *daemon) killGroup() {
-	_ = syscall.Kill(-d.pid(), syscall.SIGKILL)
-	<-d.exited
-	d.notify.Close()
-	d.cmd = nil
+	d := &daemon{Daemon: daemontest.New(t, bins, do), t: t}
+	// Cleanups run last-in first-out: the daemon stops, then the leak
+	// check runs, then daemontest removes the state and store.
+	t.Cleanup(d.checkLeaks)
+	t.Cleanup(d.Stop)
+	d.Start()
+	return d
 }
 
 // plant registers a value that must never appear in plaintext at rest.
@@ -355,12 +194,12 @@ func (d *daemon) assertNoLeaks(when string) {
 	if len(needles) == 0 {
 		return
 	}
-	out := []byte(d.out.String())
+	out := []byte(d.Log())
 	for name, needle := range needles {
-		if hits := grepDir(d.state, needle); len(hits) > 0 {
+		if hits := grepDir(d.StateDir, needle); len(hits) > 0 {
 			d.t.Errorf("%s: %s found in the state directory: %v", when, name, hits)
 		}
-		if hits := grepDir(d.store, needle); len(hits) > 0 {
+		if hits := grepDir(d.Store, needle); len(hits) > 0 {
 			d.t.Errorf("%s: %s found in the store: %v", when, name, hits)
 		}
 		if bytes.Contains(out, needle) {
@@ -391,17 +230,6 @@ func ctx(t *testing.T) context.Context {
 	return c
 }
 
-// dial connects a Go client; it is closed when the test ends.
-func (d *daemon) dial(token string) *vault.Client {
-	d.t.Helper()
-	c, err := vault.Dial(ctx(d.t), vault.Options{Socket: d.socket, Token: token})
-	if err != nil {
-		d.t.Fatal(err)
-	}
-	d.t.Cleanup(func() { c.Close() })
-	return c
-}
-
 // token issues a token as the local owner and registers it for the leak
 // check. Grants are "pattern:level".
 func (d *daemon) token(name string, grants ...string) string {
@@ -411,7 +239,7 @@ func (d *daemon) token(name string, grants ...string) string {
 		pattern, level, _ := strings.Cut(g, ":")
 		p.Grants = append(p.Grants, wire.GrantJSON{Pattern: pattern, Level: level})
 	}
-	c, err := vault.Dial(ctx(d.t), vault.Options{Socket: d.socket})
+	c, err := vault.Dial(ctx(d.t), vault.Options{Socket: d.Socket})
 	if err != nil {
 		d.t.Fatal(err)
 	}
@@ -427,7 +255,7 @@ func (d *daemon) token(name string, grants ...string) string {
 // insert stores value at path with the real pass.
 func (d *daemon) insert(path string, value []byte) {
 	d.t.Helper()
-	testpass.PassInsert(d.t, d.o.gnupghome, d.store, path, value)
+	testpass.PassInsert(d.t, d.GnuPGHome, d.Store, path, value)
 }
 
 // auditRows reads the newest audit rows as the owner.
@@ -436,7 +264,7 @@ func (d *daemon) auditRows(q wire.AuditQueryParams) []wire.AuditEntry {
 	if q.Limit == 0 {
 		q.Limit = 10000
 	}
-	c, err := vault.Dial(ctx(d.t), vault.Options{Socket: d.socket})
+	c, err := vault.Dial(ctx(d.t), vault.Options{Socket: d.Socket})
 	if err != nil {
 		d.t.Fatal(err)
 	}
@@ -451,7 +279,7 @@ func (d *daemon) auditRows(q wire.AuditQueryParams) []wire.AuditEntry {
 // status asks for the daemon's status as the owner.
 func (d *daemon) status() wire.StatusResult {
 	d.t.Helper()
-	c, err := vault.Dial(ctx(d.t), vault.Options{Socket: d.socket})
+	c, err := vault.Dial(ctx(d.t), vault.Options{Socket: d.Socket})
 	if err != nil {
 		d.t.Fatal(err)
 	}
@@ -466,7 +294,7 @@ func (d *daemon) status() wire.StatusResult {
 // mustServe proves the daemon answers a new client.
 func (d *daemon) mustServe(why string) {
 	d.t.Helper()
-	c, err := vault.Dial(ctx(d.t), vault.Options{Socket: d.socket})
+	c, err := vault.Dial(ctx(d.t), vault.Options{Socket: d.Socket})
 	if err == nil {
 		_, err = c.Health(ctx(d.t))
 		c.Close()
@@ -477,7 +305,7 @@ func (d *daemon) mustServe(why string) {
 }
 
 // dbPath is the daemon's SQLite file.
-func (d *daemon) dbPath() string { return filepath.Join(d.state, "jawn-vault.db") }
+func (d *daemon) dbPath() string { return filepath.Join(d.StateDir, "jawn-vault.db") }
 
 // openDB opens the state database directly; only while the daemon is
 // stopped.
@@ -500,7 +328,7 @@ type raw struct {
 
 func (d *daemon) raw() *raw {
 	d.t.Helper()
-	c, err := net.Dial("unix", d.socket)
+	c, err := net.Dial("unix", d.Socket)
 	if err != nil {
 		d.t.Fatal(err)
 	}

@@ -56,7 +56,7 @@ func TestMegabyteLineWithoutNewline(t *testing.T) {
 		// Give the Go runtime a moment to return freed spans; what is
 		// measured is retained memory, not a timing.
 		time.Sleep(500 * time.Millisecond)
-		return procStatusKB(t, d.pid(), "VmRSS")
+		return procStatusKB(t, d.PID(), "VmRSS")
 	}
 	start := settle()
 	// The first bursts grow the heap to its working size (line buffers
@@ -131,7 +131,7 @@ func TestMalformedInputIsBadRequestAndNeverEchoed(t *testing.T) {
 		"20,000 nested objects in params":   `{"id":1,"method":"get","params":` + strings.Repeat(`{"a":`, deep/5) + `"` + s + `"` + strings.Repeat("}", deep/5) + `}`,
 		"100,000 open brackets, never shut": `{"id":1,"method":"get","params":{"path":"svc/a","x":` + strings.Repeat("[", deep) + s,
 	}
-	good := d.dial("")
+	good := d.Dial("")
 	r := d.raw()
 	for name, line := range cases {
 		if len(line) > 300000 {
@@ -158,7 +158,7 @@ func TestMalformedInputIsBadRequestAndNeverEchoed(t *testing.T) {
 	if a := r.answer(); a.Error != nil || string(a.ID) != `"still"` {
 		t.Fatalf("health after bad input: %+v", a)
 	}
-	if strings.Contains(d.out.String(), s) {
+	if strings.Contains(d.Log(), s) {
 		t.Error("the daemon log echoes request bytes")
 	}
 	rows := d.auditRows(wire.AuditQueryParams{})
@@ -183,7 +183,7 @@ func TestMalformedInputIsBadRequestAndNeverEchoed(t *testing.T) {
 func TestSlowlorisIsCutOffAndStarvesNoOne(t *testing.T) {
 	d := start(t, opts{args: []string{"--read-timeout", "1s"}})
 	d.insert("svc/token", []byte("v"))
-	good := d.dial("")
+	good := d.Dial("")
 	if _, err := good.Get(ctx(t), "svc/token"); err != nil {
 		t.Fatal(err)
 	}
@@ -192,7 +192,7 @@ func TestSlowlorisIsCutOffAndStarvesNoOne(t *testing.T) {
 	// trickle sends a started line one byte per interval until the daemon
 	// closes the connection, and returns how long that took.
 	trickle := func(every time.Duration) (time.Duration, error) {
-		c, err := net.Dial("unix", d.socket)
+		c, err := net.Dial("unix", d.Socket)
 		if err != nil {
 			return 0, err
 		}
@@ -267,7 +267,7 @@ func TestSlowlorisIsCutOffAndStarvesNoOne(t *testing.T) {
 		if v, err := good.Get(ctx(t), "svc/token"); err != nil || string(v) != "v" {
 			t.Fatalf("an existing client was not served during the slowloris: %q %v", v, err)
 		}
-		fresh, err := vault.Dial(ctx(t), vault.Options{Socket: d.socket})
+		fresh, err := vault.Dial(ctx(t), vault.Options{Socket: d.Socket})
 		if err != nil {
 			t.Fatal(err)
 		}

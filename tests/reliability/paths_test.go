@@ -23,7 +23,7 @@ func TestHostilePathsNeverReachGPG(t *testing.T) {
 	d.awaitKeyCheck(w)
 	const secret = "SENTINEL-hostile-31d4"
 	d.plant([]byte(secret))
-	outside := filepath.Join(filepath.Dir(d.store), "x.gpg")
+	outside := filepath.Join(filepath.Dir(d.Store), "x.gpg")
 	before := len(w.calls())
 
 	hostile := map[string]string{
@@ -104,14 +104,14 @@ func TestHostilePathsNeverReachGPG(t *testing.T) {
 	// %2e%2e is a literal name. Reading it finds nothing; writing it makes
 	// an entry named "%2e%2e" inside the store; a token without a grant on
 	// it is refused. Never traversal.
-	c := d.dial("")
+	c := d.Dial("")
 	if _, err := c.Get(ctx(t), "%2e%2e/x"); code(err) != wire.CodeNotFound {
 		t.Fatalf("get %%2e%%2e/x: %v, want not_found", err)
 	}
 	if err := c.Set(ctx(t), "%2e%2e/x", []byte("literal")); err != nil {
 		t.Fatalf("set %%2e%%2e/x: %v", err)
 	}
-	if _, err := os.Stat(filepath.Join(d.store, "%2e%2e", "x.gpg")); err != nil {
+	if _, err := os.Stat(filepath.Join(d.Store, "%2e%2e", "x.gpg")); err != nil {
 		t.Fatalf("the literal entry is not inside the store: %v", err)
 	}
 	if _, err := os.Stat(outside); err == nil {
@@ -120,7 +120,7 @@ func TestHostilePathsNeverReachGPG(t *testing.T) {
 	if v, err := c.Get(ctx(t), "%2e%2e/x"); err != nil || string(v) != "literal" {
 		t.Fatalf("get %%2e%%2e/x after set: %q %v", v, err)
 	}
-	scoped := d.dial(d.token("scoped", "svc/**:write"))
+	scoped := d.Dial(d.token("scoped", "svc/**:write"))
 	if _, err := scoped.Get(ctx(t), "svc/%2e%2e/%2e%2e/x"); code(err) != wire.CodeNotFound {
 		t.Fatalf("scoped get of svc/%%2e%%2e/%%2e%%2e/x: %v, want not_found", err)
 	}
@@ -145,7 +145,7 @@ func TestSymlinksOutOfTheStore(t *testing.T) {
 	d.plant([]byte(secret))
 
 	// A valid entry, encrypted to our key, in a store of its own outside.
-	outStore := newStore(t, gnupgHome, keyID)
+	outStore := testpass.NewStore(t, gnupgHome, keyID)
 	testpass.PassInsert(t, gnupgHome, outStore, "dir/x", []byte(secret))
 	testpass.PassInsert(t, gnupgHome, outStore, "secret", []byte(secret))
 	outFile := filepath.Join(outStore, "secret.gpg")
@@ -160,7 +160,7 @@ func TestSymlinksOutOfTheStore(t *testing.T) {
 	fileSum, dirSum := sum(outFile), sum(filepath.Join(outDir, "x.gpg"))
 
 	d.insert("svc/real", []byte("inside"))
-	svc := filepath.Join(d.store, "svc")
+	svc := filepath.Join(d.Store, "svc")
 	rel := func(target string) string {
 		r, err := filepath.Rel(svc, target)
 		if err != nil {
@@ -181,7 +181,7 @@ func TestSymlinksOutOfTheStore(t *testing.T) {
 		}
 	}
 	before := len(w.calls())
-	c := d.dial("")
+	c := d.Dial("")
 	for _, p := range []string{"svc/abs", "svc/rel", "svc/absdir/x", "svc/reldir/x"} {
 		v, err := c.Get(ctx(t), p)
 		if err == nil || bytes.Contains(v, []byte(secret)) {

@@ -129,9 +129,9 @@ func awaitFile(t *testing.T, path string, within time.Duration) {
 func (d *daemon) awaitLog(substr string, within time.Duration) {
 	d.t.Helper()
 	deadline := time.Now().Add(within)
-	for !strings.Contains(d.out.String(), substr) {
+	for !strings.Contains(d.Log(), substr) {
 		if time.Now().After(deadline) {
-			d.t.Fatalf("the daemon never logged %q within %s\n%s", substr, within, tail(d.out.String(), 3000))
+			d.t.Fatalf("the daemon never logged %q within %s\n%s", substr, within, tail(d.Log(), 3000))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -23,7 +23,7 @@ func TestOutOfFileDescriptors(t *testing.T) {
 	d := start(t, opts{nofile: limit})
 	d.insert("svc/token", []byte("v"))
 	d.mustServe("before")
-	base := fdCount(t, d.pid())
+	base := fdCount(t, d.PID())
 	t.Logf("daemon fds at rest: %d of %d", base, limit)
 
 	type client struct {
@@ -32,7 +32,7 @@ func TestOutOfFileDescriptors(t *testing.T) {
 	}
 	cs := make([]*client, clients)
 	for i := range cs {
-		c, err := net.Dial("unix", d.socket)
+		c, err := net.Dial("unix", d.Socket)
 		if err != nil {
 			t.Fatalf("client %d: connect: %v (the listen backlog should take it)", i, err)
 		}
@@ -75,14 +75,14 @@ func TestOutOfFileDescriptors(t *testing.T) {
 	}
 
 	// Over a 2 s window in that state the daemon must sleep, not spin.
-	c0 := cpuTicks(t, d.pid())
+	c0 := cpuTicks(t, d.PID())
 	w0 := time.Now()
 	time.Sleep(2 * time.Second)
-	ticks := cpuTicks(t, d.pid()) - c0
+	ticks := cpuTicks(t, d.PID()) - c0
 	wall := time.Since(w0)
 	share := float64(ticks) / 100 / wall.Seconds()
 	t.Logf("%d of %d clients accepted at the limit; daemon CPU over %s while out of descriptors: %d ticks (%.1f%% of one core); fds %d; limits: %s",
-		served, clients, wall.Round(time.Millisecond), ticks, 100*share, fdCount(t, d.pid()), nofileLimit(d.pid()))
+		served, clients, wall.Round(time.Millisecond), ticks, 100*share, fdCount(t, d.PID()), nofileLimit(d.PID()))
 	if share >= 0.5 {
 		t.Errorf("the accept loop spins: %.0f%% of a core while out of descriptors", 100*share)
 	}
@@ -109,14 +109,14 @@ func TestOutOfFileDescriptors(t *testing.T) {
 	}
 	// And it is all healthy again, gpg included (gpg needs descriptors for
 	// its pipes).
-	c := d.dial("")
+	c := d.Dial("")
 	if v, err := c.Get(ctx(t), "svc/token"); err != nil || string(v) != "v" {
 		t.Fatalf("get after recovery: %q %v", v, err)
 	}
 	deadline := time.Now().Add(10 * time.Second)
-	for fdCount(t, d.pid()) > base+1 { // +1: the client above
+	for fdCount(t, d.PID()) > base+1 { // +1: the client above
 		if time.Now().After(deadline) {
-			t.Fatalf("fds after recovery: %d, at rest %d", fdCount(t, d.pid()), base)
+			t.Fatalf("fds after recovery: %d, at rest %d", fdCount(t, d.PID()), base)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -152,9 +152,9 @@ func TestCachedSecretsLiveInLockedMemory(t *testing.T) {
 	const secret = "SENTINEL-locked-9e0f"
 	d.plant([]byte(secret))
 	d.insert("svc/token", []byte(secret))
-	lck0 := procStatusKB(t, d.pid(), "VmLck")
-	sm0, n0 := smapsLockedKB(t, d.pid())
-	c := d.dial("")
+	lck0 := procStatusKB(t, d.PID(), "VmLck")
+	sm0, n0 := smapsLockedKB(t, d.PID())
+	c := d.Dial("")
 	for range 3 {
 		if v, err := c.Get(ctx(t), "svc/token"); err != nil || string(v) != secret {
 			t.Fatalf("get: %q %v", v, err)
@@ -164,8 +164,8 @@ func TestCachedSecretsLiveInLockedMemory(t *testing.T) {
 	if st.Cache.Entries != 1 || st.Cache.Hits < 2 {
 		t.Fatalf("the value was not cached: %+v", st.Cache)
 	}
-	lck := procStatusKB(t, d.pid(), "VmLck")
-	sm, n := smapsLockedKB(t, d.pid())
+	lck := procStatusKB(t, d.PID(), "VmLck")
+	sm, n := smapsLockedKB(t, d.PID())
 	t.Logf("before the first get: VmLck %d kB, %d locked mappings (%d kB); after: VmLck %d kB, %d locked mappings (%d kB)", lck0, n0, sm0, lck, n, sm)
 	if lck <= 0 || sm <= 0 {
 		t.Fatalf("no locked memory after caching a value: VmLck %d kB, smaps Locked %d kB", lck, sm)

@@ -28,7 +28,7 @@ func TestPlantedSecretNeverAtRest(t *testing.T) {
 	d.plant([]byte(secret))
 	d.awaitKeyCheck(w)
 
-	owner := d.dial("")
+	owner := d.Dial("")
 	// Written and read (and so cached).
 	if err := owner.Set(ctx(t), "svc/s", []byte(secret)); err != nil {
 		t.Fatal(err)
@@ -38,7 +38,7 @@ func TestPlantedSecretNeverAtRest(t *testing.T) {
 			t.Fatalf("get: %q %v", v, err)
 		}
 	}
-	reader := d.dial(d.token("reader", "svc/*:read"))
+	reader := d.Dial(d.token("reader", "svc/*:read"))
 	if v, err := reader.Get(ctx(t), "svc/s"); err != nil || string(v) != secret {
 		t.Fatalf("reader: %q %v", v, err)
 	}
@@ -46,14 +46,14 @@ func TestPlantedSecretNeverAtRest(t *testing.T) {
 	if err := reader.Set(ctx(t), "svc/s", []byte(secret)); code(err) != wire.CodePermissionDenied {
 		t.Fatalf("read token wrote: %v", err)
 	}
-	other := d.dial(d.token("other", "other/*:write"))
+	other := d.Dial(d.token("other", "other/*:write"))
 	if _, err := other.Get(ctx(t), "svc/s"); code(err) != wire.CodePermissionDenied {
 		t.Fatalf("other token read: %v", err)
 	}
 	if err := owner.Set(ctx(t), "../"+secret, []byte(secret)); code(err) != wire.CodeInvalidPath {
 		t.Fatalf("invalid path: %v", err)
 	}
-	if err := d.dial("jv_"+secret).Set(ctx(t), "svc/s", []byte(secret)); code(err) != wire.CodeUnauthenticated {
+	if err := d.Dial("jv_"+secret).Set(ctx(t), "svc/s", []byte(secret)); code(err) != wire.CodeUnauthenticated {
 		t.Fatalf("bogus token: %v", err)
 	}
 	r := d.raw()
@@ -90,36 +90,32 @@ func TestPlantedSecretNeverAtRest(t *testing.T) {
 
 	// SIGKILL in the middle of writing it.
 	w.set("slow-encrypt", true)
-	go func() { _ = d.dial("").Set(ctx(t), "svc/s3", []byte(secret+"-3")) }()
+	go func() { _ = d.Dial("").Set(ctx(t), "svc/s3", []byte(secret+"-3")) }()
 	awaitFile(t, filepath.Join(w.dir, "encrypt-started"), 15*time.Second)
-	d.killGroup()
+	d.KillGroup()
 	w.killSleepers()
 	w.set("slow-encrypt", false)
 	d.assertNoLeaks("after SIGKILL mid-write")
 
 	// A goroutine dump while the secret sits in the cache and a request
 	// carrying it is in flight (held in gpg).
-	d.launch()
-	owner = d.dial("")
+	d.Start()
+	owner = d.Dial("")
 	if v, err := owner.Get(ctx(t), "svc/s"); err != nil || string(v) != secret {
 		t.Fatalf("after restart: %q %v", v, err)
 	}
 	_ = os.Remove(filepath.Join(w.dir, "encrypt-started"))
 	w.set("slow-encrypt", true)
-	go func() { _ = d.dial("").Set(ctx(t), "svc/s4", []byte(secret+"-4")) }()
+	go func() { _ = d.Dial("").Set(ctx(t), "svc/s4", []byte(secret+"-4")) }()
 	awaitFile(t, filepath.Join(w.dir, "encrypt-started"), 15*time.Second)
-	mark := len(d.out.String())
-	_ = d.cmd.Process.Signal(syscall.SIGQUIT)
-	select {
-	case <-d.exited:
-	case <-time.After(20 * time.Second):
+	mark := len(d.Log())
+	_ = d.Signal(syscall.SIGQUIT)
+	if exited, _ := d.Wait(20 * time.Second); !exited {
 		t.Fatal("no exit on SIGQUIT")
 	}
-	d.notify.Close()
-	d.cmd = nil
 	w.killSleepers()
 	w.set("slow-encrypt", false)
-	dump := d.out.String()[mark:]
+	dump := d.Log()[mark:]
 	if !strings.Contains(dump, "goroutine ") {
 		t.Errorf("SIGQUIT printed no goroutine dump (%d bytes)", len(dump))
 	}
@@ -130,7 +126,7 @@ func TestPlantedSecretNeverAtRest(t *testing.T) {
 			t.Fatalf("a gpg command line carries the secret: %q", c)
 		}
 	}
-	d.launch()
-	d.stop()
+	d.Start()
+	d.Stop()
 	// checkLeaks runs once more when the test ends.
 }

@@ -48,7 +48,7 @@ func TestSoak(t *testing.T) {
 	writer := d.token("soak-writer", "svc/w/*:write")
 	// Warm the cache before the clients start, so that the soak measures
 	// the daemon rather than a cold start's burst of gpg runs.
-	warmC := d.dial("")
+	warmC := d.Dial("")
 	for i := range 8 {
 		if _, err := warmC.Get(ctx(t), fmt.Sprintf("svc/k%d", i)); err != nil {
 			t.Fatal(err)
@@ -72,7 +72,7 @@ func TestSoak(t *testing.T) {
 	ctxAll, cancel := context.WithTimeout(context.Background(), dur+60*time.Second)
 	defer cancel()
 	dialTok := func(tok string) *vault.Client {
-		c, err := vault.Dial(ctxAll, vault.Options{Socket: d.socket, Token: tok})
+		c, err := vault.Dial(ctxAll, vault.Options{Socket: d.Socket, Token: tok})
 		if err != nil {
 			fail("dial: %v", err)
 			return nil
@@ -148,7 +148,7 @@ func TestSoak(t *testing.T) {
 					fail("bogus token: %v", err)
 				}
 			case i%50 == 9:
-				nc, err := net.Dial("unix", d.socket)
+				nc, err := net.Dial("unix", d.Socket)
 				if err != nil {
 					fail("raw dial: %v", err)
 					continue
@@ -176,7 +176,7 @@ func TestSoak(t *testing.T) {
 		}
 	}
 
-	pid := d.pid()
+	pid := d.PID()
 	var wg sync.WaitGroup
 	for id := range 64 {
 		wg.Go(func() { client(id) })

@@ -46,7 +46,7 @@ func TestValuesRoundTripByteExact(t *testing.T) {
 		"svc/empty":     {},
 		"svc/unicode":   []byte("\u2028\u2029\ufeff é 😀"),
 	}
-	c := d.dial("")
+	c := d.Dial("")
 	for p, v := range values {
 		if err := c.Set(ctx(t), p, v); err != nil {
 			t.Fatalf("set %s: %v", p, err)
@@ -55,7 +55,7 @@ func TestValuesRoundTripByteExact(t *testing.T) {
 		if err != nil || !bytes.Equal(got, v) {
 			t.Fatalf("get %s = %q %v, want %q", p, got, err, v)
 		}
-		if show := testpass.PassShow(t, gnupgHome, d.store, p); !bytes.Equal(show, append(bytes.Clone(v), '\n')) {
+		if show := testpass.PassShow(t, gnupgHome, d.Store, p); !bytes.Equal(show, append(bytes.Clone(v), '\n')) {
 			t.Fatalf("pass show %s = %q, want %q and a newline", p, show, v)
 		}
 	}
@@ -80,7 +80,7 @@ func TestValuesRoundTripByteExact(t *testing.T) {
 	if err != nil || !bytes.Equal(got, big) {
 		t.Fatalf("get of the largest value: %d bytes, %v", len(got), err)
 	}
-	if show := testpass.PassShow(t, gnupgHome, d.store, "svc/max"); !bytes.Equal(show, append(bytes.Clone(big), '\n')) {
+	if show := testpass.PassShow(t, gnupgHome, d.Store, "svc/max"); !bytes.Equal(show, append(bytes.Clone(big), '\n')) {
 		t.Fatalf("pass show of the largest value differs (%d bytes)", len(show))
 	}
 	t.Logf("largest value through a 64 KiB line: %d bytes (line %d bytes)", n, len(line))
@@ -104,7 +104,7 @@ func TestOversizeValueIsBadRequest(t *testing.T) {
 	d := start(t, opts{args: []string{"--max-line", "2000000"}})
 	const secret = "SENTINEL-oversize-0b5e"
 	d.plant([]byte(secret))
-	c := d.dial("")
+	c := d.Dial("")
 	v := []byte(secret + strings.Repeat("x", 600<<10))
 	err := c.Set(ctx(t), "svc/huge", v)
 	if err == nil {
@@ -135,7 +135,7 @@ func gitOut(t *testing.T, store string, args ...string) string {
 // value or one of the written ones, never a mix or a torn file; in a git
 // store each write is exactly one commit and the tree is clean afterwards.
 func TestConcurrentWritersAndReaders(t *testing.T) {
-	store := newStore(t, gnupgHome, keyID)
+	store := testpass.NewStore(t, gnupgHome, keyID)
 	testpass.InitGit(t, store, gnupgHome)
 	// A generous gpg timeout: a burst of 100 gpg runs on one GNUPGHOME
 	// queues on gpg's random_seed lock for seconds, and on a loaded machine
@@ -172,7 +172,7 @@ func TestConcurrentWritersAndReaders(t *testing.T) {
 	writing := make(chan struct{}) // closed when every writer is done
 	reads, sawInitial := 0, 0
 	for i := range writers {
-		c := d.dial("")
+		c := d.Dial("")
 		wg.Go(func() {
 			<-gate
 			if err := c.Set(ctx(t), "svc/shared", vals[i]); err != nil {
@@ -185,7 +185,7 @@ func TestConcurrentWritersAndReaders(t *testing.T) {
 		})
 	}
 	for i := range readers {
-		c := d.dial("")
+		c := d.Dial("")
 		wg.Go(func() {
 			<-gate
 			// Read while the writes go on (at least once, at most maxReads).
@@ -238,7 +238,7 @@ func TestConcurrentWritersAndReaders(t *testing.T) {
 	for k, n := range failed {
 		t.Errorf("%d %s failures under concurrency; first: %s", n, k, firstFail[k])
 	}
-	final, err := d.dial("").Get(ctx(t), "svc/shared")
+	final, err := d.Dial("").Get(ctx(t), "svc/shared")
 	if err != nil || !valid[string(final)] || bytes.Equal(final, initial) {
 		t.Fatalf("final value: %.40q %v", final, err)
 	}
@@ -252,7 +252,7 @@ func TestConcurrentWritersAndReaders(t *testing.T) {
 	if st := gitOut(t, store, "status", "--porcelain", "--ignored"); st != "" {
 		t.Errorf("the store's work tree is not clean after the writes:\n%s", st)
 	}
-	awaitNoChildren(t, d.pid(), 15*time.Second)
+	awaitNoChildren(t, d.PID(), 15*time.Second)
 }
 
 func countFailures(m map[string]int, who string) int {
@@ -293,16 +293,16 @@ func TestKillDuringWrite(t *testing.T) {
 	d := start(t, opts{config: w.config()})
 	const secret = "SENTINEL-midwrite-7f3c"
 	d.plant([]byte(secret))
-	if err := d.dial("").Set(ctx(t), "svc/x", []byte("old")); err != nil {
+	if err := d.Dial("").Set(ctx(t), "svc/x", []byte("old")); err != nil {
 		t.Fatal(err)
 	}
 
 	// 1. While gpg encrypts.
 	w.set("slow-encrypt", true)
-	c := d.dial("")
+	c := d.Dial("")
 	go func() { _ = c.Set(ctx(t), "svc/x", []byte(secret+"-new")) }()
 	awaitFile(t, filepath.Join(w.dir, "encrypt-started"), 15*time.Second)
-	d.kill9()
+	d.Kill()
 	w.killSleepers()
 	w.set("slow-encrypt", false)
 	if pid, err := os.ReadFile(filepath.Join(w.dir, "encrypt-started")); err == nil {
@@ -312,11 +312,11 @@ func TestKillDuringWrite(t *testing.T) {
 		}
 	}
 	d.assertNoLeaks("right after SIGKILL during encryption")
-	d.launch()
-	if v, err := d.dial("").Get(ctx(t), "svc/x"); err != nil || string(v) != "old" {
+	d.Start()
+	if v, err := d.Dial("").Get(ctx(t), "svc/x"); err != nil || string(v) != "old" {
 		t.Fatalf("after a kill during encryption: %q %v, want the old value", v, err)
 	}
-	if tmp := tempFiles(d.store); len(tmp) > 0 {
+	if tmp := tempFiles(d.Store); len(tmp) > 0 {
 		t.Errorf("temporary files after a kill during encryption: %v", tmp)
 	}
 
@@ -328,22 +328,22 @@ func TestKillDuringWrite(t *testing.T) {
 	caught := false
 	for attempt := 0; attempt < 8 && !caught; attempt++ {
 		next := []byte(fmt.Sprintf("%s-v%d", secret, attempt))
-		killed := killOnCreate(t, filepath.Join(d.store, "svc"), ".tmp-", d.pid())
-		c := d.dial("")
+		killed := killOnCreate(t, filepath.Join(d.Store, "svc"), ".tmp-", d.PID())
+		c := d.Dial("")
 		go func() { _ = c.Set(ctx(t), "svc/x", next) }()
 		select {
 		case <-killed:
 		case <-time.After(20 * time.Second):
 			t.Fatal("no temporary file was created within 20 s")
 		}
-		<-d.exited
-		d.notify.Close()
-		d.cmd = nil
-		left := tempFiles(d.store)
+		if exited, _ := d.Wait(20 * time.Second); !exited {
+			t.Fatal("the daemon outlived its SIGKILL")
+		}
+		left := tempFiles(d.Store)
 		caught = len(left) > 0
 		d.assertNoLeaks("right after SIGKILL in the rename window")
-		d.launch()
-		v, err := d.dial("").Get(ctx(t), "svc/x")
+		d.Start()
+		v, err := d.Dial("").Get(ctx(t), "svc/x")
 		switch {
 		case err != nil:
 			t.Fatalf("after a kill in the rename window: %v", err)
@@ -360,7 +360,7 @@ func TestKillDuringWrite(t *testing.T) {
 	if !caught {
 		t.Log("the kill never landed between create and rename; the temporary-file check below is vacuous")
 	}
-	if tmp := tempFiles(d.store); len(tmp) > 0 {
+	if tmp := tempFiles(d.Store); len(tmp) > 0 {
 		t.Errorf("temporary files left in the store after a restart: %v (the store should remove stale .*.tmp-* files when it opens)", tmp)
 	}
 }
