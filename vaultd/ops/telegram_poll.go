@@ -19,7 +19,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -29,11 +28,12 @@ import (
 	"time"
 
 	vault "github.com/jamditis/jawn-vault/clients/go/vault"
+	"github.com/jamditis/jawn-vault/vaultd/rotation/telegram"
 	"github.com/jamditis/jawn-vault/vaultd/wire"
 )
 
 // DefaultTelegramAPIURL is Telegram's Bot API.
-const DefaultTelegramAPIURL = "https://api.telegram.org"
+const DefaultTelegramAPIURL = telegram.DefaultAPIURL
 
 // PollOptions configure PollCommands.
 type PollOptions struct {
@@ -184,16 +184,6 @@ type update struct {
 	} `json:"message"`
 }
 
-type botAnswer struct {
-	OK          bool            `json:"ok"`
-	Result      json.RawMessage `json:"result"`
-	ErrorCode   int             `json:"error_code"`
-	Description string          `json:"description"`
-	Parameters  struct {
-		RetryAfter int `json:"retry_after"`
-	} `json:"parameters"`
-}
-
 type poller struct {
 	PollOptions
 	base   string // {api}/bot{token}/
@@ -296,24 +286,8 @@ func (p *poller) getUpdates(ctx context.Context, secs int) ([]update, time.Durat
 
 // do sends req and decodes the Bot API's envelope. Its errors never quote
 // the URL.
-func (p *poller) do(req *http.Request) (*botAnswer, error) {
-	resp, err := p.HTTPClient.Do(req)
-	if err != nil {
-		return nil, urlCause(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
-	if err != nil {
-		return nil, urlCause(err)
-	}
-	var a botAnswer
-	if err := json.Unmarshal(b, &a); err != nil {
-		return nil, fmt.Errorf("HTTP %d with an answer that is not the Bot API's JSON", resp.StatusCode)
-	}
-	if !a.OK && a.ErrorCode == 0 {
-		a.ErrorCode = resp.StatusCode
-	}
-	return &a, nil
+func (p *poller) do(req *http.Request) (*telegram.Answer, error) {
+	return telegram.Do(p.HTTPClient, req, 8<<20)
 }
 
 // handle answers one update if it is a /vault command from a known chat.
@@ -372,27 +346,8 @@ func (p *poller) sendMessage(ctx context.Context, chat int64, text string) error
 }
 
 // redact removes the bot token from s, as a second line of defence after
-// urlCause (the same approach as vaultd/rotation/telegram).
-func (p *poller) redact(s string) string {
-	tok := p.BotToken
-	if len(tok) < 4 {
-		return s
-	}
-	s = strings.ReplaceAll(s, tok, "[redacted]")
-	return strings.ReplaceAll(s, url.PathEscape(tok), "[redacted]")
-}
-
-// urlCause strips a *url.Error, whose text quotes the URL and so the token.
-func urlCause(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		err = ue.Err
-	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		return errors.New("timed out")
-	}
-	return err
-}
+// telegram.Cause.
+func (p *poller) redact(s string) string { return telegram.Redact(s, p.BotToken) }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)

@@ -6,7 +6,9 @@
 // The bot token is part of the URL's path, so every error that could
 // quote the URL (net/http's *url.Error) is reduced to its cause, and all
 // text that leaves this package passes through a redaction of the token
-// as well. The token is read afresh for each alert and wiped after.
+// as well. The token is read afresh for each alert and wiped after. Do,
+// Cause and Redact are that discipline for any Bot API call; the /vault
+// command poller (vaultd/ops) uses them too.
 //
 // What it does not do: queue, or retry for long. Alerts are sent in the
 // background by rotation.Alerts; a 429 with a short retry_after is retried
@@ -45,10 +47,12 @@ type Notifier struct {
 // maxRetryWait is the longest retry_after honoured within one Notify.
 const maxRetryWait = 10 * time.Second
 
-type apiAnswer struct {
-	OK          bool   `json:"ok"`
-	ErrorCode   int    `json:"error_code"`
-	Description string `json:"description"`
+// Answer is the Bot API's envelope around every method's result.
+type Answer struct {
+	OK          bool            `json:"ok"`
+	Result      json.RawMessage `json:"result"`
+	ErrorCode   int             `json:"error_code"`
+	Description string          `json:"description"`
 	Parameters  struct {
 		RetryAfter int `json:"retry_after"`
 	} `json:"parameters"`
@@ -76,7 +80,7 @@ func (n *Notifier) Notify(ctx context.Context, text string) error {
 	var errs []error
 	for _, id := range n.ChatIDs {
 		if err := send(ctx, hc, endpoint, id, text); err != nil {
-			errs = append(errs, errors.New(redact(fmt.Sprintf("telegram: chat %d: %v", id, err), tok)))
+			errs = append(errs, errors.New(Redact(fmt.Sprintf("telegram: chat %d: %v", id, err), string(tok))))
 		}
 	}
 	return errors.Join(errs...)
@@ -108,22 +112,29 @@ func send(ctx context.Context, hc *http.Client, endpoint string, chat int64, tex
 	}
 }
 
-func post(ctx context.Context, hc *http.Client, endpoint string, body []byte) (*apiAnswer, error) {
+func post(ctx context.Context, hc *http.Client, endpoint string, body []byte) (*Answer, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, bytes.NewReader(body))
 	if err != nil {
 		return nil, errors.New("the api_url is not a valid URL")
 	}
 	req.Header.Set("Content-Type", "application/json")
+	return Do(hc, req, 1<<20)
+}
+
+// Do sends req, which names a Bot API method, and decodes the envelope of
+// the answer, read up to limit bytes. A failed call without an error_code
+// gets the HTTP status as one. Its errors never quote the URL (Cause).
+func Do(hc *http.Client, req *http.Request, limit int64) (*Answer, error) {
 	resp, err := hc.Do(req)
 	if err != nil {
-		return nil, cause(err)
+		return nil, Cause(err)
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	b, err := io.ReadAll(io.LimitReader(resp.Body, limit))
 	if err != nil {
-		return nil, cause(err)
+		return nil, Cause(err)
 	}
-	var a apiAnswer
+	var a Answer
 	if err := json.Unmarshal(b, &a); err != nil {
 		return nil, fmt.Errorf("HTTP %d with an answer that is not the Bot API's JSON", resp.StatusCode)
 	}
@@ -133,8 +144,8 @@ func post(ctx context.Context, hc *http.Client, endpoint string, body []byte) (*
 	return &a, nil
 }
 
-// cause strips a *url.Error, whose text quotes the URL and so the token.
-func cause(err error) error {
+// Cause strips a *url.Error, whose text quotes the URL and so the token.
+func Cause(err error) error {
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		err = ue.Err
@@ -145,13 +156,14 @@ func cause(err error) error {
 	return err
 }
 
-// redact removes the token from s, as a second line of defence.
-func redact(s string, tok []byte) string {
+// Redact removes the token from s, as written and as escaped in a URL
+// path: a second line of defence after Cause.
+func Redact(s, tok string) string {
 	if len(tok) < 4 {
 		return s
 	}
-	s = strings.ReplaceAll(s, string(tok), "[redacted]")
-	return strings.ReplaceAll(s, url.PathEscape(string(tok)), "[redacted]")
+	s = strings.ReplaceAll(s, tok, "[redacted]")
+	return strings.ReplaceAll(s, url.PathEscape(tok), "[redacted]")
 }
 
 func clip(s string) string {
