@@ -103,23 +103,9 @@ func fetchOnce(ctx context.Context, opts vault.Options, paths []string) ([]vault
 	return c.GetMany(ctx, paths)
 }
 
-// exitFor maps an error from the daemon or the client to an exit status.
-func exitFor(err error) int {
-	if errors.Is(err, vault.ErrUnavailable) {
-		return ExitUnavailable
-	}
-	switch wire.CodeOf(err) {
-	case wire.CodeNotFound:
-		return ExitNotFound
-	case wire.CodeUnauthenticated, wire.CodePermissionDenied:
-		return ExitDenied
-	case wire.CodeInvalidPath, wire.CodeBadRequest:
-		return ExitUsage
-	case wire.CodeBusy, wire.CodeBackendUnavailable, wire.CodeAuditUnavailable:
-		return ExitTempFail
-	}
-	return ExitError
-}
+// exitFor maps an error from the daemon or the client to an exit status
+// (vault.ExitStatus: the same table as vault-cli's).
+func exitFor(err error) int { return vault.ExitStatus(err) }
 
 // rank orders exit statuses when several variables fail differently: the
 // one a person should look at first wins.

@@ -25,13 +25,13 @@ import (
 // Exit statuses, after sysexits(3) where one fits.
 const (
 	ExitOK          = 0
-	ExitError       = 1  // anything else
-	ExitUsage       = 64 // EX_USAGE: bad flags or arguments, invalid path
-	ExitNotFound    = 66 // EX_NOINPUT: no such entry or token
-	ExitUnavailable = 69 // EX_UNAVAILABLE: the daemon is not running
-	ExitExists      = 73 // EX_CANTCREAT: a live token already has the name
-	ExitTempFail    = 75 // EX_TEMPFAIL: busy, store or audit log unavailable
-	ExitDenied      = 77 // EX_NOPERM: unauthenticated or permission denied
+	ExitError       = vault.ExitError       // anything else
+	ExitUsage       = vault.ExitUsage       // EX_USAGE: bad flags or arguments, invalid path
+	ExitNotFound    = vault.ExitNotFound    // EX_NOINPUT: no such entry or token
+	ExitUnavailable = vault.ExitUnavailable // EX_UNAVAILABLE: the daemon is not running
+	ExitExists      = vault.ExitExists      // EX_CANTCREAT: a live token already has the name
+	ExitTempFail    = vault.ExitTempFail    // EX_TEMPFAIL: busy, store or audit log unavailable
+	ExitDenied      = vault.ExitDenied      // EX_NOPERM: unauthenticated or permission denied
 )
 
 // IO is where the command reads and writes.
@@ -91,25 +91,8 @@ func ExitCode(err error) int {
 		return ExitOK
 	case errors.As(err, &ue):
 		return ExitUsage
-	case errors.Is(err, vault.ErrUnavailable):
-		return ExitUnavailable
 	}
-	switch wire.CodeOf(err) {
-	case wire.CodeNotFound:
-		return ExitNotFound
-	case wire.CodeUnauthenticated, wire.CodePermissionDenied:
-		return ExitDenied
-	case wire.CodeInvalidPath, wire.CodeBadRequest:
-		return ExitUsage
-	case wire.CodeBusy, wire.CodeBackendUnavailable, wire.CodeAuditUnavailable:
-		return ExitTempFail
-	case wire.CodeNameTaken:
-		// Not EX_USAGE or EX_DATAERR: the command and its input are fine,
-		// but what it was asked to create cannot be, because something by
-		// that name exists; a script can tell that apart and pick a name.
-		return ExitExists
-	}
-	return ExitError
+	return vault.ExitStatus(err)
 }
 
 func hint(err error) string {
