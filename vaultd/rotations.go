@@ -29,8 +29,6 @@ import (
 
 const defaultLease = 60 * time.Second
 
-func validRotationName(n string) bool { return wire.ValidName(n) }
-
 // validErrorCode accepts provider error codes such as "invalid_grant"
 // and refuses anything that could carry text (or a secret).
 func validErrorCode(c string) bool {
@@ -48,7 +46,7 @@ func validErrorCode(c string) bool {
 
 // rotation loads a rotation and checks the caller may act on it.
 func (cl *call) rotation(ctx context.Context, name string) (sqlite.Rotation, *wire.Error) {
-	if !validRotationName(name) {
+	if !wire.ValidName(name) {
 		return sqlite.Rotation{}, wire.Errorf(wire.CodeBadRequest, "invalid rotation name")
 	}
 	r, err := cl.c.s.db.GetRotation(ctx, name)
@@ -78,7 +76,7 @@ func (cl *call) rotationBegin(params json.RawMessage) ([]byte, *wire.Error) {
 	if err := wire.DecodeParams(params, &p); err != nil {
 		return nil, err
 	}
-	if !validRotationName(p.Name) {
+	if !wire.ValidName(p.Name) {
 		return nil, wire.Errorf(wire.CodeBadRequest, "invalid rotation name")
 	}
 	if !wire.ValidTrigger(p.Trigger) {
