@@ -126,7 +126,9 @@ func rotateError(e *rotation.Engine, out rotation.Outcome) error {
 	return out.Err
 }
 
-type outcomeJSON0 struct {
+// rotateResult is one rotation's outcome as `vault-cli rotate --json`
+// prints it.
+type rotateResult struct {
 	Name      string              `json:"name"`
 	OK        bool                `json:"ok"`
 	Answered  bool                `json:"answered"`
@@ -139,8 +141,8 @@ type outcomeJSON0 struct {
 	State     *wire.RotationState `json:"state,omitempty"`
 }
 
-func outcomeJSON(out rotation.Outcome) outcomeJSON0 {
-	j := outcomeJSON0{Name: out.Name, OK: out.Err == nil, Answered: out.Answered, ExpiresAt: out.Expires, NextDue: out.NextDue}
+func outcomeJSON(out rotation.Outcome) rotateResult {
+	j := rotateResult{Name: out.Name, OK: out.Err == nil, Answered: out.Answered, ExpiresAt: out.Expires, NextDue: out.NextDue}
 	if out.Err != nil {
 		j.Error = out.Err.Error()
 	}
