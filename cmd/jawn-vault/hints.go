@@ -2,12 +2,12 @@ package main
 
 import (
 	"errors"
-	"strings"
 
 	"github.com/jamditis/jawn-vault/vaultd"
 	"github.com/jamditis/jawn-vault/vaultd/backend"
 	"github.com/jamditis/jawn-vault/vaultd/config"
 	"github.com/jamditis/jawn-vault/vaultd/daemon"
+	"github.com/jamditis/jawn-vault/vaultd/sqlite"
 )
 
 // hintFor suggests what to do about a start-up error.
@@ -19,7 +19,7 @@ func hintFor(err error) string {
 		return "is the store initialised (pass init <key-id>) and readable by this user? Is --store or $PASSWORD_STORE_DIR right?"
 	case errors.Is(err, daemon.ErrStore):
 		return "check --store or $PASSWORD_STORE_DIR"
-	case errors.Is(err, daemon.ErrState) && strings.Contains(err.Error(), "SQLITE_BUSY"):
+	case errors.Is(err, daemon.ErrState) && sqlite.IsLocked(err):
 		return "another process holds the state database's lock: find it with fuser -v on the database (docs/runbook.md, \"The daemon will not start\")"
 	case errors.Is(err, daemon.ErrState):
 		return "check that the state directory is writable by this user and the disk is not full"

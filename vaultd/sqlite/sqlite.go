@@ -56,7 +56,8 @@ import (
 	"sync"
 	"time"
 
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
+	msqlite "modernc.org/sqlite" // also registers the "sqlite" driver
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 //go:embed migrations/*.sql
@@ -237,4 +238,12 @@ func (db *DB) applyMigration(ctx context.Context, m migration, latest int) error
 		return fmt.Errorf("migration %s: %w", m.name, err)
 	}
 	return tx.Commit()
+}
+
+// IsLocked reports whether err is SQLite's "database is locked"
+// (SQLITE_BUSY, or one of its extended codes): another process holds the
+// database's lock.
+func IsLocked(err error) bool {
+	var se *msqlite.Error
+	return errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_BUSY
 }
