@@ -180,7 +180,7 @@ func TestBadInputIsAnsweredAndOthersAreServed(t *testing.T) {
 	testpass.PassInsert(t, gnupgHome, d.Store, "svc/token", []byte("v"))
 	good := d.Dial("")
 	const sentinel = "SENTINEL-c0ffee"
-	r := d.raw()
+	r := d.Raw()
 	cases := []struct {
 		line string
 		code wire.Code
@@ -196,8 +196,8 @@ func TestBadInputIsAnsweredAndOthersAreServed(t *testing.T) {
 		{`{"id":8,"method":"set","params":{"path":"svc/x","value":"a","value_b64":"YQ=="}}` + "\n", wire.CodeBadRequest},
 	}
 	for _, c := range cases {
-		r.send(c.line)
-		a := r.answer()
+		r.Send(c.line)
+		a := r.Answer()
 		if a.Error == nil || a.Error.Code != c.code {
 			t.Fatalf("%q: answer %+v, want %s", c.line, a.Error, c.code)
 		}
@@ -209,17 +209,17 @@ func TestBadInputIsAnsweredAndOthersAreServed(t *testing.T) {
 		}
 	}
 	// The same connection still works after all that.
-	r.send(`{"id":"ok","method":"health"}` + "\n")
-	if a := r.answer(); a.Error != nil {
+	r.Send(`{"id":"ok","method":"health"}` + "\n")
+	if a := r.Answer(); a.Error != nil {
 		t.Fatalf("health after bad input: %v", a.Error)
 	}
 	// An over-long line: line_too_long, then the connection is closed.
-	long := d.raw()
-	long.send(`{"id":1,"method":"set","params":{"path":"a","value":"` + strings.Repeat("A", 70000))
-	if a := long.answer(); a.Error == nil || a.Error.Code != wire.CodeLineTooLong || string(a.ID) != "null" {
+	long := d.Raw()
+	long.Send(`{"id":1,"method":"set","params":{"path":"a","value":"` + strings.Repeat("A", 70000))
+	if a := long.Answer(); a.Error == nil || a.Error.Code != wire.CodeLineTooLong || string(a.ID) != "null" {
 		t.Fatalf("long line: %+v", a)
 	}
-	if !long.closed() {
+	if !long.Closed() {
 		t.Fatal("connection left open after line_too_long")
 	}
 	if _, err := good.Get(ctx(t), "svc/token"); err != nil {
@@ -242,7 +242,7 @@ func TestPipeliningAndAuditCompleteness(t *testing.T) {
 	d := start(t, opts{})
 	testpass.PassInsert(t, gnupgHome, d.Store, "svc/token", []byte("v"))
 	tok := d.token("pipe", nil, "svc/*:read")
-	r := d.raw()
+	r := d.Raw()
 	const n = 1000
 	var sb strings.Builder
 	for i := range n {
@@ -255,9 +255,9 @@ func TestPipeliningAndAuditCompleteness(t *testing.T) {
 			fmt.Fprintf(&sb, `{"id":"r%d","auth":%q,"method":"get","params":{"path":7}}`+"\n", i, tok)
 		}
 	}
-	go r.send(sb.String())
+	go r.Send(sb.String())
 	for i := range n {
-		a := r.answer()
+		a := r.Answer()
 		if want := fmt.Sprintf(`"r%d"`, i); string(a.ID) != want {
 			t.Fatalf("answer %d has id %s", i, a.ID)
 		}
@@ -312,17 +312,17 @@ func TestNoSecretOrTokenAtRest(t *testing.T) {
 // TestSetValueRulesAndLimits covers value_b64 and the value size limit.
 func TestSetValueRulesAndLimits(t *testing.T) {
 	d := start(t, opts{args: []string{"--max-line", "4096"}})
-	r := d.raw()
-	r.send(`{"id":1,"method":"set","params":{"path":"svc/b","value_b64":"/wA="}}` + "\n")
-	if a := r.answer(); a.Error != nil {
+	r := d.Raw()
+	r.Send(`{"id":1,"method":"set","params":{"path":"svc/b","value_b64":"/wA="}}` + "\n")
+	if a := r.Answer(); a.Error != nil {
 		t.Fatalf("value_b64 set: %v", a.Error)
 	}
-	r.send(`{"id":2,"method":"get","params":{"path":"svc/b"}}` + "\n")
-	if a := r.answer(); a.Error != nil || string(a.Result) != `{"value_b64":"/wA="}` {
+	r.Send(`{"id":2,"method":"get","params":{"path":"svc/b"}}` + "\n")
+	if a := r.Answer(); a.Error != nil || string(a.Result) != `{"value_b64":"/wA="}` {
 		t.Fatalf("binary get: %s %v", a.Result, a.Error)
 	}
-	r.send(`{"id":3,"method":"set","params":{"path":"svc/big","value":"` + strings.Repeat("x", 5000) + `"}}` + "\n")
-	if a := r.answer(); a.Error == nil || a.Error.Code != wire.CodeLineTooLong {
+	r.Send(`{"id":3,"method":"set","params":{"path":"svc/big","value":"` + strings.Repeat("x", 5000) + `"}}` + "\n")
+	if a := r.Answer(); a.Error == nil || a.Error.Code != wire.CodeLineTooLong {
 		t.Fatalf("oversized set: %+v", a.Error)
 	}
 }
@@ -402,7 +402,7 @@ func TestSlowPipelineIsNotCutOff(t *testing.T) {
 	}
 	d := start(t, opts{args: []string{"--read-timeout", "1s", "--cache-ttl", "0s"}, config: "gpg = \"" + slow + "\"\n"})
 	testpass.PassInsert(t, gnupgHome, d.Store, "svc/token", []byte("v"))
-	r := d.raw()
+	r := d.Raw()
 	const n = 60 // each a real gpg run: seconds in all
 	var sb strings.Builder
 	for i := range n {
@@ -410,16 +410,16 @@ func TestSlowPipelineIsNotCutOff(t *testing.T) {
 	}
 	// The last request is sent in two parts: its first half now, buffered
 	// behind the slow ones, the rest once they are answered.
-	r.send(sb.String() + `{"id":"last","method":"health"`)
+	r.Send(sb.String() + `{"id":"last","method":"health"`)
 	start := time.Now()
 	for i := range n {
-		a := r.answer()
+		a := r.Answer()
 		if a.Error != nil || string(a.ID) != fmt.Sprint(i) {
 			t.Fatalf("answer %d: %s %v", i, a.ID, a.Error)
 		}
 	}
-	r.send("}\n")
-	if a := r.answer(); a.Error != nil || string(a.ID) != `"last"` {
+	r.Send("}\n")
+	if a := r.Answer(); a.Error != nil || string(a.ID) != `"last"` {
 		t.Fatalf("the request finished after a long pipeline: %s %v", a.ID, a.Error)
 	}
 	if took := time.Since(start); took < time.Second {

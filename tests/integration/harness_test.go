@@ -5,12 +5,10 @@
 package integration
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -103,52 +101,6 @@ func (d *vaultd) token(name string, bindUID *int64, grants ...string) string {
 		d.t.Fatal(err)
 	}
 	return res.Token
-}
-
-// raw is a plain socket connection for sending arbitrary bytes.
-type raw struct {
-	t  *testing.T
-	c  net.Conn
-	br *bufio.Reader
-}
-
-func (d *vaultd) raw() *raw {
-	d.t.Helper()
-	c, err := net.Dial("unix", d.Socket)
-	if err != nil {
-		d.t.Fatal(err)
-	}
-	d.t.Cleanup(func() { c.Close() })
-	return &raw{t: d.t, c: c, br: bufio.NewReaderSize(c, 1<<20)}
-}
-
-func (r *raw) send(s string) {
-	r.t.Helper()
-	if _, err := r.c.Write([]byte(s)); err != nil {
-		r.t.Fatal(err)
-	}
-}
-
-// answer reads one answer line and decodes it.
-func (r *raw) answer() wire.Response {
-	r.t.Helper()
-	_ = r.c.SetReadDeadline(time.Now().Add(20 * time.Second))
-	line, err := r.br.ReadBytes('\n')
-	if err != nil {
-		r.t.Fatalf("reading an answer: %v (got %q)", err, line)
-	}
-	resp, err := wire.ParseResponse(bytes.TrimSuffix(line, []byte("\n")))
-	if err != nil {
-		r.t.Fatalf("bad answer %q: %v", line, err)
-	}
-	return resp
-}
-
-// closed reports whether the daemon closed the connection.
-func (r *raw) closed() bool {
-	_ = r.c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	_, err := r.br.ReadByte()
-	return err != nil
 }
 
 func code(err error) wire.Code { return wire.CodeOf(err) }

@@ -105,11 +105,11 @@ func TestConnectionLimit(t *testing.T) {
 		}
 		held = append(held, c)
 	}
-	r := d.raw()
-	if a := r.answer(); a.Error == nil || a.Error.Code != wire.CodeBusy {
+	r := d.Raw()
+	if a := r.Answer(); a.Error == nil || a.Error.Code != wire.CodeBusy {
 		t.Fatalf("fourth connection: %+v", a)
 	}
-	if !r.closed() {
+	if !r.Closed() {
 		t.Fatal("busy connection left open")
 	}
 	for _, c := range held {
@@ -351,9 +351,9 @@ func TestProcessIsNotDumpable(t *testing.T) {
 // daemon exits 0 and removes its socket.
 func TestGracefulStop(t *testing.T) {
 	d := start(t, opts{})
-	r := d.raw()
-	r.send(`{"id":1,"method":"health"}` + "\n")
-	if a := r.answer(); a.Error != nil {
+	r := d.Raw()
+	r.Send(`{"id":1,"method":"health"}` + "\n")
+	if a := r.Answer(); a.Error != nil {
 		t.Fatal(a.Error)
 	}
 	_ = d.Signal(syscall.SIGTERM)
@@ -365,7 +365,7 @@ func TestGracefulStop(t *testing.T) {
 	if err != nil {
 		t.Fatalf("exit: %v\n%s", err, d.Log())
 	}
-	if !r.closed() {
+	if !r.Closed() {
 		t.Fatal("an idle connection survived shutdown")
 	}
 	if _, err := os.Stat(d.Socket); !os.IsNotExist(err) {

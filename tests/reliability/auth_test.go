@@ -36,13 +36,13 @@ func TestBadTokensAreRefusedAndAuditedWithAReason(t *testing.T) {
 		{"oversized (10 KB)", good + strings.Repeat("A", 10<<10), "oversized token"},
 		{"oversized (129 bytes)", strings.Repeat("B", 129), "oversized token"},
 	}
-	r := d.raw()
+	r := d.Raw()
 	var messages = map[string]bool{}
 	for i, c := range cases {
 		id := fmt.Sprintf("badtok-%d", i)
 		d.track(c.token) // none of these may be stored either
-		r.send(mustJSON(map[string]any{"id": id, "auth": c.token, "method": "get", "params": map[string]string{"path": "svc/token"}}) + "\n")
-		a := r.answer()
+		r.Send(mustJSON(map[string]any{"id": id, "auth": c.token, "method": "get", "params": map[string]string{"path": "svc/token"}}) + "\n")
+		a := r.Answer()
 		if a.Error == nil || a.Error.Code != wire.CodeUnauthenticated {
 			t.Errorf("%s: %+v, want unauthenticated", c.name, a.Error)
 			continue
@@ -58,10 +58,10 @@ func TestBadTokensAreRefusedAndAuditedWithAReason(t *testing.T) {
 	d.SetConfig("trust_owner = false\n")
 	_ = d.Signal(syscall.SIGHUP)
 	d.AwaitNotify("READY=1")
-	r.send(`{"id":"badtok-empty","auth":"","method":"get","params":{"path":"svc/token"}}` + "\n")
-	r.send(`{"id":"badtok-absent","method":"get","params":{"path":"svc/token"}}` + "\n")
+	r.Send(`{"id":"badtok-empty","auth":"","method":"get","params":{"path":"svc/token"}}` + "\n")
+	r.Send(`{"id":"badtok-absent","method":"get","params":{"path":"svc/token"}}` + "\n")
 	for _, want := range []string{`"badtok-empty"`, `"badtok-absent"`} {
-		if a := r.answer(); a.Error == nil || a.Error.Code != wire.CodeUnauthenticated || string(a.ID) != want {
+		if a := r.Answer(); a.Error == nil || a.Error.Code != wire.CodeUnauthenticated || string(a.ID) != want {
 			t.Errorf("%s: %s %+v, want unauthenticated", want, a.ID, a.Error)
 		}
 	}

@@ -18,15 +18,12 @@
 package reliability
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"database/sql"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -317,60 +314,6 @@ func (d *daemon) openDB() *sql.DB {
 	}
 	db.SetMaxOpenConns(1)
 	return db
-}
-
-// raw is a plain socket connection for arbitrary bytes.
-type raw struct {
-	t  *testing.T
-	c  net.Conn
-	br *bufio.Reader
-}
-
-func (d *daemon) raw() *raw {
-	d.t.Helper()
-	c, err := net.Dial("unix", d.Socket)
-	if err != nil {
-		d.t.Fatal(err)
-	}
-	d.t.Cleanup(func() { c.Close() })
-	return &raw{t: d.t, c: c, br: bufio.NewReaderSize(c, 1<<16)}
-}
-
-func (r *raw) send(s string) {
-	r.t.Helper()
-	_ = r.c.SetWriteDeadline(time.Now().Add(20 * time.Second))
-	if _, err := r.c.Write([]byte(s)); err != nil {
-		r.t.Fatalf("send: %v", err)
-	}
-}
-
-// answerLine reads one answer line as sent.
-func (r *raw) answerLine() []byte {
-	r.t.Helper()
-	_ = r.c.SetReadDeadline(time.Now().Add(20 * time.Second))
-	line, err := r.br.ReadBytes('\n')
-	if err != nil {
-		r.t.Fatalf("reading an answer: %v (got %q)", err, tail(string(line), 200))
-	}
-	return bytes.TrimSuffix(line, []byte("\n"))
-}
-
-// answer reads and strictly decodes one answer.
-func (r *raw) answer() wire.Response {
-	r.t.Helper()
-	line := r.answerLine()
-	resp, err := wire.ParseResponse(line)
-	if err != nil {
-		r.t.Fatalf("bad answer %q: %v", tail(string(line), 200), err)
-	}
-	return resp
-}
-
-// closed reports whether the daemon closed the connection (within 10 s).
-func (r *raw) closed() bool {
-	_ = r.c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	_, err := r.br.ReadByte()
-	return err != nil && !errors.Is(err, os.ErrDeadlineExceeded)
 }
 
 func code(err error) wire.Code { return wire.CodeOf(err) }

@@ -25,21 +25,21 @@ func TestMegabyteLineWithoutNewline(t *testing.T) {
 	line := `{"id":1,"method":"set","params":{"path":"svc/x","value":"` + secret + strings.Repeat("A", 1<<20)
 
 	hit := func() {
-		r := d.raw()
+		r := d.Raw()
 		// The daemon stops reading and closes; our write then fails with
 		// EPIPE or ECONNRESET, which is the point.
-		go func() { _, _ = r.c.Write([]byte(line)) }()
-		a := r.answer()
+		go func() { _, _ = r.Conn.Write([]byte(line)) }()
+		a := r.Answer()
 		if a.Error == nil || a.Error.Code != wire.CodeLineTooLong || string(a.ID) != "null" {
 			t.Fatalf("1 MiB line: %+v %+v", a.ID, a.Error)
 		}
 		if strings.Contains(a.Error.Message, secret) {
 			t.Fatal("line_too_long echoes the request")
 		}
-		if !r.closed() {
+		if !r.Closed() {
 			t.Fatal("connection left open after line_too_long")
 		}
-		r.c.Close()
+		r.Conn.Close()
 	}
 	const rounds, parallel = 20, 5
 	burst := func() {
@@ -132,13 +132,13 @@ func TestMalformedInputIsBadRequestAndNeverEchoed(t *testing.T) {
 		"100,000 open brackets, never shut": `{"id":1,"method":"get","params":{"path":"svc/a","x":` + strings.Repeat("[", deep) + s,
 	}
 	good := d.Dial("")
-	r := d.raw()
+	r := d.Raw()
 	for name, line := range cases {
 		if len(line) > 300000 {
 			t.Fatalf("%s: test line of %d bytes exceeds the raised limit", name, len(line))
 		}
-		r.send(line + "\n")
-		raw := r.answerLine()
+		r.Send(line + "\n")
+		raw := r.AnswerLine()
 		a, err := wire.ParseResponse(raw)
 		if err != nil {
 			t.Fatalf("%s: unparseable answer %q", name, tail(string(raw), 200))
@@ -154,8 +154,8 @@ func TestMalformedInputIsBadRequestAndNeverEchoed(t *testing.T) {
 		}
 	}
 	// The same connection still works after all of that.
-	r.send(`{"id":"still","method":"health"}` + "\n")
-	if a := r.answer(); a.Error != nil || string(a.ID) != `"still"` {
+	r.Send(`{"id":"still","method":"health"}` + "\n")
+	if a := r.Answer(); a.Error != nil || string(a.ID) != `"still"` {
 		t.Fatalf("health after bad input: %+v", a)
 	}
 	if strings.Contains(d.Log(), s) {
@@ -235,9 +235,9 @@ func TestSlowlorisIsCutOffAndStarvesNoOne(t *testing.T) {
 	t.Logf("a single slowloris (1 byte / 300 ms, read timeout 1 s) was cut off after %s", one.Round(time.Millisecond))
 
 	// A client that starts a line and then goes silent is cut off too.
-	silent := d.raw()
-	silent.send(`{"id":1,"method":"hea`)
-	if !silent.closed() {
+	silent := d.Raw()
+	silent.Send(`{"id":1,"method":"hea`)
+	if !silent.Closed() {
 		t.Fatal("a half-sent line was kept open past the read timeout")
 	}
 
@@ -308,17 +308,17 @@ func TestSlowlorisIsCutOffAndStarvesNoOne(t *testing.T) {
 // waiting, so the request is answered.
 func TestIdleClientThenMultiReadRequest(t *testing.T) {
 	d := start(t, opts{args: []string{"--read-timeout", "1s", "--idle-timeout", "1m"}})
-	r := d.raw()
-	r.send(`{"id":0,"method":"health"}` + "\n")
-	if a := r.answer(); a.Error != nil {
+	r := d.Raw()
+	r.Send(`{"id":0,"method":"health"}` + "\n")
+	if a := r.Answer(); a.Error != nil {
 		t.Fatal(a.Error)
 	}
 	// Idle for longer than the read timeout: a keep-alive connection.
 	time.Sleep(1500 * time.Millisecond)
 	value := strings.Repeat("v", 20<<10)
-	r.send(`{"id":1,"method":"set","params":{"path":"svc/big","value":"` + value + `"}}` + "\n")
-	_ = r.c.SetReadDeadline(time.Now().Add(20 * time.Second))
-	line, err := r.br.ReadBytes('\n')
+	r.Send(`{"id":1,"method":"set","params":{"path":"svc/big","value":"` + value + `"}}` + "\n")
+	_ = r.Conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+	line, err := r.R.ReadBytes('\n')
 	if err != nil {
 		t.Fatalf("the daemon dropped a keep-alive client's request that came in several reads: %v (got %q)", err, line)
 	}
@@ -327,11 +327,11 @@ func TestIdleClientThenMultiReadRequest(t *testing.T) {
 	}
 	// Same with a small request split in two writes.
 	time.Sleep(1500 * time.Millisecond)
-	r.send(`{"id":2,"method":`)
+	r.Send(`{"id":2,"method":`)
 	time.Sleep(100 * time.Millisecond)
-	r.send(`"health"}` + "\n")
-	_ = r.c.SetReadDeadline(time.Now().Add(20 * time.Second))
-	if line, err := r.br.ReadBytes('\n'); err != nil {
+	r.Send(`"health"}` + "\n")
+	_ = r.Conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+	if line, err := r.R.ReadBytes('\n'); err != nil {
 		t.Fatalf("a split request after an idle spell was dropped: %v (got %q)", err, line)
 	}
 }

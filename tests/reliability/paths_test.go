@@ -57,7 +57,7 @@ func TestHostilePathsNeverReachGPG(t *testing.T) {
 		"dot-dot with .gpg":       "../x.gpg",
 		"escape with many parent": strings.Repeat("../", 40) + "etc/passwd",
 	}
-	r := d.raw()
+	r := d.Raw()
 	id := 0
 	for name, p := range hostile {
 		for _, m := range []struct {
@@ -69,8 +69,8 @@ func TestHostilePathsNeverReachGPG(t *testing.T) {
 			{"delete", map[string]string{"path": p}},
 		} {
 			id++
-			r.send(mustJSON(map[string]any{"id": id, "method": m.method, "params": m.params}) + "\n")
-			a := r.answer()
+			r.Send(mustJSON(map[string]any{"id": id, "method": m.method, "params": m.params}) + "\n")
+			a := r.Answer()
 			want := wire.CodeInvalidPath
 			if a.Error == nil || a.Error.Code != want {
 				t.Errorf("%s %s (%q): %+v, want %s", m.method, name, p, a.Error, want)
@@ -81,8 +81,8 @@ func TestHostilePathsNeverReachGPG(t *testing.T) {
 		// As a list prefix, a trailing slash is allowed; the rest is not.
 		if p != "a/" && p != "" {
 			id++
-			r.send(mustJSON(map[string]any{"id": id, "method": "list", "params": map[string]string{"prefix": p}}) + "\n")
-			if a := r.answer(); a.Error == nil || a.Error.Code != wire.CodeInvalidPath {
+			r.Send(mustJSON(map[string]any{"id": id, "method": "list", "params": map[string]string{"prefix": p}}) + "\n")
+			if a := r.Answer(); a.Error == nil || a.Error.Code != wire.CodeInvalidPath {
 				t.Errorf("list prefix %s (%q): %+v, want invalid_path", name, p, a.Error)
 			}
 		}

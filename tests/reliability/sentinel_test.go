@@ -56,7 +56,7 @@ func TestPlantedSecretNeverAtRest(t *testing.T) {
 	if err := d.Dial("jv_"+secret).Set(ctx(t), "svc/s", []byte(secret)); code(err) != wire.CodeUnauthenticated {
 		t.Fatalf("bogus token: %v", err)
 	}
-	r := d.raw()
+	r := d.Raw()
 	for _, line := range []string{
 		`{"id":1,"method":"set","params":{"path":"svc/s","value":"` + secret + `"`, // truncated
 		`{"id":2,"method":"set","params":{"path":"svc/s","value":"` + secret + `","x":1}}`,
@@ -64,16 +64,16 @@ func TestPlantedSecretNeverAtRest(t *testing.T) {
 		`{"id":4,"method":"` + secret + `"}`,
 		`{"id":5,"method":"set","params":{"path":"svc/s","value":` + "\"\xff" + secret + `"}}`,
 	} {
-		r.send(line + "\n")
-		if a := r.answer(); a.Error == nil {
+		r.Send(line + "\n")
+		if a := r.Answer(); a.Error == nil {
 			t.Fatalf("accepted %q", line)
 		}
 	}
-	long := d.raw()
+	long := d.Raw()
 	go func() {
-		_, _ = long.c.Write([]byte(`{"id":1,"method":"set","params":{"path":"svc/s","value":"` + strings.Repeat(secret, 10000)))
+		_, _ = long.Conn.Write([]byte(`{"id":1,"method":"set","params":{"path":"svc/s","value":"` + strings.Repeat(secret, 10000)))
 	}()
-	if a := long.answer(); a.Error == nil || a.Error.Code != wire.CodeLineTooLong {
+	if a := long.Answer(); a.Error == nil || a.Error.Code != wire.CodeLineTooLong {
 		t.Fatalf("long line: %+v", a.Error)
 	}
 

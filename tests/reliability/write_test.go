@@ -71,9 +71,9 @@ func TestValuesRoundTripByteExact(t *testing.T) {
 	if len(line) > wire.DefaultMaxLine || len(line)+4 <= wire.DefaultMaxLine {
 		t.Fatalf("miscalculated: line %d bytes", len(line))
 	}
-	r := d.raw()
-	r.send(line + "\n")
-	if a := r.answer(); a.Error != nil {
+	r := d.Raw()
+	r.Send(line + "\n")
+	if a := r.Answer(); a.Error != nil {
 		t.Fatalf("set of the largest value (%d bytes, line %d bytes): %v", n, len(line), a.Error)
 	}
 	got, err := c.Get(ctx(t), "svc/max")
@@ -86,9 +86,9 @@ func TestValuesRoundTripByteExact(t *testing.T) {
 	t.Logf("largest value through a 64 KiB line: %d bytes (line %d bytes)", n, len(line))
 
 	over := make([]byte, n+1)
-	r2 := d.raw()
-	r2.send(prefix + base64.StdEncoding.EncodeToString(over) + suffix + "\n")
-	if a := r2.answer(); a.Error == nil || a.Error.Code != wire.CodeLineTooLong {
+	r2 := d.Raw()
+	r2.Send(prefix + base64.StdEncoding.EncodeToString(over) + suffix + "\n")
+	if a := r2.Answer(); a.Error == nil || a.Error.Code != wire.CodeLineTooLong {
 		t.Fatalf("one byte more: %+v, want line_too_long", a.Error)
 	}
 	if got, _ := c.Get(ctx(t), "svc/max"); !bytes.Equal(got, big) {
